@@ -1,0 +1,22 @@
+# Runtime shared by every mmase experiment (mmseg 1.x conventions).
+custom_imports = dict(imports=['mmase'], allow_failed_imports=False)
+default_scope = 'mmseg'
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'),  # tools/train.py switches to gloo on CPU-only machines
+)
+vis_backends = [
+    dict(type='LocalVisBackend'),
+    # TensorBoard: uncomment (and `pip install tensorboard`) to log scalars there too.
+    # dict(type='TensorboardVisBackend'),
+]
+visualizer = dict(type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+log_processor = dict(by_epoch=False)
+log_level = 'INFO'
+load_from = None
+resume = False
+custom_hooks = [
+    dict(type='SaveMetricsHook'),  # metrics_val_iter_<N>.json / metrics_test.json in work_dir
+    dict(type='CheckFiniteLossHook'),  # stop on a NaN / inf loss, naming the task
+]

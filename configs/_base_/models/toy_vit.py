@@ -1,0 +1,22 @@
+# Tiny ViT settings for the toy dataset (64x64 crops): experiments on CPU in minutes.
+# Meant to be inherited after a full model base (it overrides sizes, not structure).
+tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
+embed_dims = 64
+norm_cfg = dict(type='BN', requires_grad=True)
+head_common = dict(in_channels=[embed_dims] * 2, in_index=[0, 1], channels=32,
+                   input_transform='resize_concat', num_convs=1, concat_input=False,
+                   dropout_ratio=0.0, norm_cfg=norm_cfg, align_corners=False)
+model = dict(
+    data_preprocessor=dict(size=(64, 64)),
+    backbone=dict(
+        arch=dict(embed_dims=embed_dims, num_layers=4, num_heads=4, mlp_ratio=2.0),
+        img_size=64, patch_size=8, out_indices=(1, 3),
+        pretrained=None),  # random init on purpose: no weights exist for this toy size
+    decode_heads=dict(
+        semseg=dict(type='FCNHead', num_classes=21, **head_common),
+        human_parts=dict(type='FCNHead', num_classes=7, **head_common),
+        sal=dict(type='BinaryHead', **head_common),
+        normals=dict(type='DenseRegressionHead', out_channels=3, **head_common),
+        edge=dict(type='BinaryHead',
+                  loss_decode=dict(type='BalancedBinaryCrossEntropyLoss', pos_weight=0.95),
+                  **head_common)))

@@ -1,0 +1,3 @@
+from .hooks import CheckFiniteLossHook, SaveMetricsHook
+
+__all__ = ['CheckFiniteLossHook', 'SaveMetricsHook']

@@ -1,0 +1,3 @@
+from .multitask_encoder_decoder import MultiTaskEncoderDecoder
+
+__all__ = ['MultiTaskEncoderDecoder']

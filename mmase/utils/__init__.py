@@ -1,0 +1,3 @@
+from .launch import configure_device
+
+__all__ = ['configure_device']

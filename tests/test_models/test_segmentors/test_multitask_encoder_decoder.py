@@ -1,0 +1,148 @@
+"""MultiTaskEncoderDecoder with mmseg's own VisionTransformer, FCNHead and UPerHead."""
+import pytest
+import torch
+from mmengine.structures import PixelData
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+import mmase  # noqa: F401
+
+TASKS = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
+C = 32
+
+
+def head(type_, **kwargs):
+    cfg = dict(type=type_, in_channels=[C, C], in_index=[0, 1], channels=16,
+               input_transform='resize_concat', norm_cfg=None, dropout_ratio=0.0)
+    if type_ == 'UPerHead':
+        del cfg['input_transform']
+        cfg.update(pool_scales=(1, 2))
+    cfg.update(kwargs)
+    return cfg
+
+
+def model_cfg(**overrides):
+    cfg = dict(
+        type='MultiTaskEncoderDecoder',
+        tasks=TASKS,
+        data_preprocessor=dict(type='MultiTaskDataPreProcessor', size=(32, 32)),
+        backbone=dict(type='VisionTransformer', img_size=(32, 32), patch_size=8, in_channels=3,
+                      embed_dims=C, num_layers=2, num_heads=2, mlp_ratio=2, out_indices=(0, 1),
+                      final_norm=True),
+        decode_heads=dict(
+            semseg=head('FCNHead', num_classes=21, num_convs=1, concat_input=False),
+            human_parts=head('UPerHead', num_classes=7),
+            sal=head('BinaryHead', num_convs=1, concat_input=False),
+            normals=head('DenseRegressionHead', num_convs=1, concat_input=False),
+            edge=head('BinaryHead', num_convs=1, concat_input=False,
+                      loss_decode=dict(type='BalancedBinaryCrossEntropyLoss', pos_weight=0.95)),
+        ),
+        loss_weights=dict(semseg=1.0, human_parts=2.0, sal=5.0, normals=10.0, edge=50.0),
+        test_cfg=dict(mode='whole'))
+    cfg.update(overrides)
+    return cfg
+
+
+def make_batch(n=2, size=(28, 30), flip=False):
+    """Raw dataloader output: uint8 images and samples with every task's map."""
+    g = torch.Generator().manual_seed(0)
+    h, w = size
+    inputs, samples = [], []
+    for _ in range(n):
+        inputs.append(torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8))
+        s = SegDataSample(metainfo=dict(ori_shape=(h, w), img_shape=(h, w), flip=flip,
+                                        flip_direction='horizontal'))
+        s.gt_sem_seg = PixelData(data=torch.randint(0, 21, (1, h, w), generator=g))
+        s.set_field(PixelData(data=torch.randint(0, 7, (1, h, w), generator=g)), 'gt_human_parts')
+        s.set_field(PixelData(data=torch.randint(0, 2, (1, h, w), generator=g)), 'gt_sal')
+        s.set_field(PixelData(data=torch.randint(0, 2, (1, h, w), generator=g)), 'gt_edge')
+        normals = torch.nn.functional.normalize(torch.randn(3, h, w, generator=g), dim=0)
+        s.set_field(PixelData(data=normals), 'gt_normals')
+        samples.append(s)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def test_loss_has_every_task_weighted_and_backprops():
+    model = MODELS.build(model_cfg())
+    data = model.data_preprocessor(make_batch(), training=True)
+    assert data['inputs'].shape == (2, 3, 32, 32)
+    # every task map padded with its ignore value
+    assert (data['data_samples'][0].gt_sem_seg.data[:, 28:, :] == 255).all()
+    assert (data['data_samples'][0].gt_normals.data[:, :, 30:] == 0).all()
+    losses = model(**data, mode='loss')
+    for key in ('semseg.loss_ce', 'human_parts.loss_ce', 'sal.loss_bce', 'normals.loss_normals',
+                'edge.loss_bce'):
+        assert key in losses and torch.isfinite(losses[key])
+    # the weight multiplies the head's own loss
+    model.loss_weights['edge'] = 1.0
+    unweighted = model(**data, mode='loss')['edge.loss_bce']
+    torch.testing.assert_close(losses['edge.loss_bce'], 50.0 * unweighted)
+    total = sum(v for k, v in losses.items() if 'loss' in k)
+    total.backward()
+    assert model.backbone.patch_embed.projection.weight.grad is not None
+    for task in TASKS:
+        assert model.decode_heads[task].conv_seg.weight.grad is not None
+
+
+def test_predict_formats_at_original_size():
+    model = MODELS.build(model_cfg()).eval()
+    data = model.data_preprocessor(make_batch(n=2, size=(28, 30)), training=False)
+    with torch.no_grad():
+        out = model(**data, mode='predict')
+    s = out[0]
+    assert s.pred_sem_seg.data.shape == (1, 28, 30) and s.pred_sem_seg.data.dtype == torch.int64
+    assert s.pred_human_parts.data.max() < 7
+    for field in ('pred_sal', 'pred_edge'):
+        p = getattr(s, field).data
+        assert p.shape == (1, 28, 30) and p.is_floating_point() and 0 <= p.min() and p.max() <= 1
+    n = s.pred_normals.data
+    assert n.shape == (3, 28, 30)
+    torch.testing.assert_close(n.norm(dim=0), torch.ones(28, 30))
+
+
+def test_flip_undone_for_normals_negates_x():
+    model = MODELS.build(model_cfg()).eval()
+    base = model.data_preprocessor(make_batch(n=1), training=False)
+    with torch.no_grad():
+        logits = model(**base, mode='tensor')
+    flipped = make_batch(n=1, flip=True)['data_samples']
+    for s in flipped:
+        s.set_metainfo(dict(padding_size=(0, 0, 0, 0)))
+    model._postprocess('normals', logits['normals'], flipped)
+    plain = make_batch(n=1)['data_samples']
+    model._postprocess('normals', logits['normals'], plain)
+    a, b = plain[0].pred_normals.data, flipped[0].pred_normals.data
+    torch.testing.assert_close(b[0], -a[0].flip(-1))
+    torch.testing.assert_close(b[1:], a[1:].flip(-1))
+
+
+def test_tensor_mode_returns_head_outputs():
+    model = MODELS.build(model_cfg())
+    out = model(torch.randn(1, 3, 32, 32), mode='tensor')
+    assert set(out) == set(TASKS)
+    assert out['semseg'].shape[1] == 21 and out['normals'].shape[1] == 3 and out['sal'].shape[1] == 1
+
+
+@pytest.mark.parametrize('override, match', [
+    (dict(tasks=('semseg', 'depthh')), "unknown task 'depthh'"),
+    (dict(loss_weights=dict(depth=1.0)), r"model.loss_weights names tasks \['depth'\]"),
+])
+def test_bad_config_errors(override, match):
+    with pytest.raises(ValueError, match=match):
+        MODELS.build(model_cfg(**override))
+
+
+def test_missing_head_names_task():
+    cfg = model_cfg()
+    del cfg['decode_heads']['edge']
+    with pytest.raises(ValueError, match=r"model.decode_heads has no entry for tasks \['edge'\]"):
+        MODELS.build(cfg)
+
+
+def test_missing_ground_truth_names_task():
+    model = MODELS.build(model_cfg())
+    data = model.data_preprocessor(make_batch(), training=True)
+    for s in data['data_samples']:
+        del s.gt_sal
+    with pytest.raises(KeyError, match="task 'sal'.*gt_sal"):
+        model(**data, mode='loss')
