@@ -10,6 +10,7 @@
    Those few types are allow-listed with ``torch.serialization.add_safe_globals`` so mmengine
    checkpoints load under ``weights_only=True``; anything else in a pickle is still refused.
 """
+import pickle
 import sys
 import types
 
@@ -99,10 +100,28 @@ def safe_checkpoint_globals() -> list:
     return [HistoryBuffer, _reconstruct, scalar, np.ndarray, np.dtype, *dtype_classes]
 
 
+def _history_buffer_statistic(owner, name):
+    """Stand-in for ``getattr`` while unpickling: only ``HistoryBuffer.<statistic>`` is allowed.
+
+    mmengine's ``HistoryBuffer`` pickles its statistics table as ``getattr(HistoryBuffer, 'min')``
+    etc. Allowing the real ``getattr`` would let a crafted file reach any attribute of an allowed
+    type (e.g. ``ndarray.tofile``), so the loader gets this restricted version instead.
+    """
+    from mmengine.logging import HistoryBuffer
+    if owner is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return HistoryBuffer._statistics_methods[name]
+    raise pickle.UnpicklingError(
+        f'refusing getattr({owner!r}, {name!r}) while loading a checkpoint: only mmengine '
+        f'HistoryBuffer statistics are allowed')
+
+
 def _allow_mmengine_checkpoints() -> None:
     add = getattr(torch.serialization, 'add_safe_globals', None)
-    if add is not None:
-        add(safe_checkpoint_globals())
+    if add is None:  # torch < 2.4 loads with weights_only=False by default anyway
+        return
+    add(safe_checkpoint_globals())
+    add([(_history_buffer_statistic, '__builtin__.getattr'),
+         (_history_buffer_statistic, 'builtins.getattr')])
 
 
 _install_mmcv_ops_fallback()
