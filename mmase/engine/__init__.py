@@ -1,3 +1,4 @@
+from .atomic_local_backend import AtomicLocalBackend
 from .hooks import CheckFiniteLossHook, SaveMetricsHook
 
-__all__ = ['CheckFiniteLossHook', 'SaveMetricsHook']
+__all__ = ['AtomicLocalBackend', 'CheckFiniteLossHook', 'SaveMetricsHook']
