@@ -1,0 +1,57 @@
+# Toy PASCAL_MT (data/toy_pascal_mt: 40 train / 20 val synthetic images of 64-128 px, made by
+# tools/misc/make_toy_pascal_mt.py). Same pipelines as pascal_context_mt.py at 64x64, sized
+# for a 2-core CPU. No val_evaluator here: see the experiments.
+#
+# Changing `tasks` in a config that inherits this file does not reach the datasets below;
+# override them: train_dataloader = dict(dataset=dict(tasks=tasks)) (and val/test).
+tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
+dataset_type = 'PascalContextMTDataset'
+data_root = 'data/toy_pascal_mt'
+crop_size = (64, 64)  # (h, w)
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadMultiTaskAnnotations'),
+    dict(
+        type='MultiTaskRandomResize',
+        scale=(96, 96),
+        ratio_range=(0.75, 1.5),
+        keep_ratio=True),
+    dict(type='MultiTaskRandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='MultiTaskRandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='MultiTaskPad', size=crop_size),
+    dict(type='IgnoreEmptyHumanParts'),
+    dict(type='PackMultiTaskInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='MultiTaskResize', scale=(64, 64), keep_ratio=True),
+    # annotations after the resize: the ground truth keeps the original size
+    dict(type='LoadMultiTaskAnnotations'),
+    dict(type='PackMultiTaskInputs')
+]
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=0,
+    persistent_workers=False,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='ImageSets/Context/train.txt',
+        tasks=tasks,
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=0,
+    persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='ImageSets/Context/val.txt',
+        tasks=tasks,
+        test_mode=True,
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader

@@ -1,0 +1,13 @@
+"""Multi-task datasets and their transforms (registered in mmseg's registries)."""
+from .pascal_context_mt import PascalContextMTDataset
+from .pascal_mt_labels import PASCAL_MT_TASKS
+from .toy_pascal_mt import make_toy_pascal_mt
+from .transforms import (IgnoreEmptyHumanParts, LoadMultiTaskAnnotations, MultiTaskPad,
+                         MultiTaskRandomCrop, MultiTaskRandomFlip, MultiTaskRandomResize,
+                         MultiTaskResize, PackMultiTaskInputs)
+
+__all__ = [
+    'PascalContextMTDataset', 'PASCAL_MT_TASKS', 'LoadMultiTaskAnnotations', 'MultiTaskResize',
+    'MultiTaskRandomResize', 'MultiTaskRandomCrop', 'MultiTaskRandomFlip', 'MultiTaskPad',
+    'IgnoreEmptyHumanParts', 'PackMultiTaskInputs', 'make_toy_pascal_mt'
+]

@@ -1,0 +1,152 @@
+"""PASCAL-Context multi-task dataset (the public "PASCAL_MT" archive)."""
+import os.path as osp
+from typing import List, Optional, Sequence
+
+import mmengine
+import mmengine.fileio as fileio
+from mmseg.datasets import BaseSegDataset
+from mmseg.registry import DATASETS
+
+from mmase.tasks import check_tasks
+from .pascal_mt_labels import (HUMAN_PART_CLASSES, HUMAN_PART_PALETTE, PASCAL_MT_TASKS,
+                               VOC_CLASSES, VOC_PALETTE)
+
+
+@DATASETS.register_module()
+class PascalContextMTDataset(BaseSegDataset):
+    """PASCAL-Context for multi-task dense prediction (semseg, human parts, saliency,
+    surface normals, edges), read from the public PASCAL_MT layout::
+
+        <data_root>/
+          JPEGImages/<id>.jpg
+          ImageSets/Context/{train,val}.txt          ids, one a line
+          semseg/VOC12/<id>.png                      looked up first,
+          semseg/pascal-context/<id>.png             then here
+          pascal-context/trainval/<id>.mat           'LabelMap' (edge, normals mask)
+          human_parts/<id>.mat                       'anno' (PASCAL-Part)
+          sal_distill/<id>.png
+          normals_distill/<id>.png
+
+    Building the dataset checks the split file and that every file the requested tasks need
+    exists, and fails naming the missing files. Each data info holds ``img_path``, ``img_id``,
+    ``tasks``, an empty ``task_fields`` list (filled by ``LoadMultiTaskAnnotations``) and the
+    label paths of the requested tasks: ``seg_map_path`` (semseg), ``human_parts_path``,
+    ``sal_path``, ``normals_path``, ``label_map_path`` (edge and normals).
+
+    ``dataset_meta`` holds the semseg ``classes``/``palette`` (mmseg convention) plus ``tasks``,
+    ``task_classes`` and ``task_palettes`` (for ``semseg`` and ``human_parts``).
+
+    Args:
+        ann_file (str): Split file, relative to ``data_root`` unless absolute, e.g.
+            ``'ImageSets/Context/train.txt'``.
+        tasks (Sequence[str]): Any subset of ``semseg``, ``human_parts``, ``sal``,
+            ``normals``, ``edge``. Defaults to all five.
+        data_root (str): Root of the PASCAL_MT layout. Required.
+        img_suffix (str): Image file suffix. Defaults to '.jpg'.
+        **kwargs: Other arguments of :class:`mmseg.datasets.BaseSegDataset` (``pipeline``,
+            ``test_mode``, ``indices``, ``serialize_data``, ``lazy_init``, ``backend_args``,
+            ...). Custom ``classes`` and ``reduce_zero_label=True`` are not supported.
+    """
+    METAINFO = dict(
+        classes=VOC_CLASSES,
+        palette=VOC_PALETTE,
+        task_classes=dict(semseg=VOC_CLASSES, human_parts=HUMAN_PART_CLASSES),
+        task_palettes=dict(semseg=VOC_PALETTE, human_parts=HUMAN_PART_PALETTE))
+
+    #: Folders of the layout, relative to ``data_root``.
+    IMG_DIR = 'JPEGImages'
+    SEMSEG_DIRS = ('semseg/VOC12', 'semseg/pascal-context')
+    LABEL_MAP_DIR = 'pascal-context/trainval'
+    HUMAN_PARTS_DIR = 'human_parts'
+    SAL_DIR = 'sal_distill'
+    NORMALS_DIR = 'normals_distill'
+
+    def __init__(self,
+                 ann_file: str,
+                 tasks: Sequence[str] = PASCAL_MT_TASKS,
+                 data_root: Optional[str] = None,
+                 img_suffix: str = '.jpg',
+                 **kwargs) -> None:
+        self.tasks = check_tasks(tasks, 'tasks', PASCAL_MT_TASKS)
+        if not data_root:
+            raise ValueError('PascalContextMTDataset: data_root (the PASCAL_MT folder) is '
+                             'required')
+        if kwargs.get('reduce_zero_label', False):
+            raise ValueError('PascalContextMTDataset: reduce_zero_label=True is not supported '
+                             '(class 0 is background)')
+        super().__init__(
+            ann_file=ann_file,
+            data_root=data_root,
+            img_suffix=img_suffix,
+            seg_map_suffix='.png',
+            data_prefix=dict(img_path=self.IMG_DIR),
+            **kwargs)
+        if self.label_map is not None:
+            raise ValueError('PascalContextMTDataset: metainfo.classes must be the 21 '
+                             'PASCAL-Context classes; class subsets are not supported')
+        self._metainfo['tasks'] = self.tasks
+
+    def _root(self, *parts: str) -> str:
+        return osp.join(self.data_root, *parts)
+
+    def _exists(self, path: str) -> bool:
+        return fileio.exists(path, backend_args=self.backend_args)
+
+    def load_data_list(self) -> List[dict]:
+        """Read the split file and build one data info per id.
+
+        Raises:
+            ValueError: No split file given, or it lists no id.
+            FileNotFoundError: The split file, or files of listed ids, are missing.
+        """
+        if not self.ann_file:
+            raise ValueError('PascalContextMTDataset: ann_file (the split file, e.g. '
+                             'ImageSets/Context/train.txt) is required')
+        if not self._exists(self.ann_file):
+            raise FileNotFoundError(f'split file {self.ann_file} not found')
+        ids = [line.strip() for line in mmengine.list_from_file(
+            self.ann_file, backend_args=self.backend_args)]
+        ids = [i for i in ids if i]
+        if not ids:
+            raise ValueError(f'split file {self.ann_file} lists no image id')
+
+        img_dir = self.data_prefix['img_path']
+        missing = []
+        data_list = []
+        for img_id in ids:
+            info = dict(
+                img_path=osp.join(img_dir, img_id + self.img_suffix),
+                img_id=img_id,
+                tasks=self.tasks,
+                task_fields=[])
+            wanted = [info['img_path']]
+            if 'semseg' in self.tasks:
+                candidates = [self._root(d, img_id + self.seg_map_suffix)
+                              for d in self.SEMSEG_DIRS]
+                found = [p for p in candidates if self._exists(p)]
+                if found:
+                    info['seg_map_path'] = found[0]
+                else:
+                    missing.append(' or '.join(candidates))
+            if 'human_parts' in self.tasks:
+                info['human_parts_path'] = self._root(self.HUMAN_PARTS_DIR, img_id + '.mat')
+                wanted.append(info['human_parts_path'])
+            if 'sal' in self.tasks:
+                info['sal_path'] = self._root(self.SAL_DIR, img_id + '.png')
+                wanted.append(info['sal_path'])
+            if 'normals' in self.tasks:
+                info['normals_path'] = self._root(self.NORMALS_DIR, img_id + '.png')
+                wanted.append(info['normals_path'])
+            if 'normals' in self.tasks or 'edge' in self.tasks:
+                info['label_map_path'] = self._root(self.LABEL_MAP_DIR, img_id + '.mat')
+                wanted.append(info['label_map_path'])
+            missing.extend(p for p in wanted if not self._exists(p))
+            data_list.append(info)
+
+        if missing:
+            shown = '\n  '.join(missing[:10])
+            more = f'\n  ... and {len(missing) - 10} more' if len(missing) > 10 else ''
+            raise FileNotFoundError(
+                f'split file {self.ann_file} names {len(ids)} ids, but {len(missing)} files '
+                f'needed for tasks {self.tasks} are missing:\n  {shown}{more}')
+        return data_list

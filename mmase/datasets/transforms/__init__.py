@@ -1,0 +1,12 @@
+"""Multi-task data transforms (registered in mmseg's TRANSFORMS)."""
+from .formatting import PackMultiTaskInputs
+from .geometric import (MultiTaskPad, MultiTaskRandomCrop, MultiTaskRandomFlip,
+                        MultiTaskRandomResize, MultiTaskResize)
+from .ignore_empty_parts import IgnoreEmptyHumanParts
+from .loading import LoadMultiTaskAnnotations
+
+__all__ = [
+    'LoadMultiTaskAnnotations', 'MultiTaskResize', 'MultiTaskRandomResize',
+    'MultiTaskRandomCrop', 'MultiTaskRandomFlip', 'MultiTaskPad', 'IgnoreEmptyHumanParts',
+    'PackMultiTaskInputs'
+]

@@ -1,0 +1,117 @@
+"""Loading the ground truth of every requested task of a multi-task sample."""
+from typing import Optional, Sequence
+
+import mmengine.fileio as fileio
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmseg.registry import TRANSFORMS
+
+from mmase.tasks import check_tasks, get_task_spec
+from ..pascal_mt_labels import (PASCAL_MT_TASKS, decode_human_parts, decode_label_map,
+                                decode_normals, decode_sal, decode_semseg,
+                                edge_from_label_map, mask_normals)
+
+
+@TRANSFORMS.register_module()
+class LoadMultiTaskAnnotations(BaseTransform):
+    """Decode the label files of a PASCAL-Context multi-task sample into numpy maps.
+
+    For each task it writes ``results[spec.gt_field]`` (see :mod:`mmase.tasks`) and appends that
+    key to ``results['task_fields']``, the list the ``MultiTask*`` geometric transforms and
+    ``PackMultiTaskInputs`` walk:
+
+    - ``semseg`` -> ``gt_sem_seg`` (H, W) uint8, 0..20, 255 = ignore, from ``seg_map_path``.
+    - ``human_parts`` -> ``gt_human_parts`` (H, W) uint8, 0..6, from ``human_parts_path``
+      (all background when the image has no person parts).
+    - ``sal`` -> ``gt_sal`` (H, W) uint8 {0, 1}, from ``sal_path`` (value / 255 > 0.5).
+    - ``normals`` -> ``gt_normals`` (H, W, 3) float32 unit vectors (x, y, z), all-zero where
+      invalid, from ``normals_path`` and the Context ``label_map_path``.
+    - ``edge`` -> ``gt_edge`` (H, W) uint8 {0, 1}: thinned Laplacian of the Context
+      ``LabelMap`` (``label_map_path``).
+
+    The image must be loaded first (``LoadImageFromFile``): every map must have the image's
+    original size ``results['ori_shape']``, else an error names the file. Put this transform
+    after a test-time ``MultiTaskResize`` to keep the ground truth at the original size.
+
+    Required keys: ``ori_shape``, ``tasks`` (unless given here), the label paths above.
+    Added keys: ``gt_<field>`` per task, ``task_fields``.
+
+    Args:
+        tasks (Sequence[str], optional): Tasks to load. Defaults to None: the sample's
+            ``results['tasks']`` (set by the dataset).
+        backend_args (dict, optional): mmengine file backend arguments. Defaults to None.
+    """
+
+    def __init__(self, tasks: Optional[Sequence[str]] = None,
+                 backend_args: Optional[dict] = None) -> None:
+        self.tasks = None if tasks is None else check_tasks(tasks, 'LoadMultiTaskAnnotations.'
+                                                             'tasks', PASCAL_MT_TASKS)
+        self.backend_args = backend_args.copy() if backend_args else None
+
+    def _read(self, results: dict, key: str) -> tuple:
+        if key not in results:
+            raise KeyError(f'LoadMultiTaskAnnotations: sample {results.get("img_path")} has no '
+                           f'{key!r} (does the dataset load this task?)')
+        path = results[key]
+        try:
+            data = fileio.get(path, backend_args=self.backend_args)
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f'label file {path} not found') from err
+        return data, path
+
+    @staticmethod
+    def _check_size(arr: np.ndarray, path: str, results: dict) -> None:
+        shape = tuple(results['ori_shape'][:2])
+        if arr.shape[:2] != shape:
+            raise ValueError(f'{path}: label map is {arr.shape[0]}x{arr.shape[1]} but the '
+                             f'image {results.get("img_path")} is {shape[0]}x{shape[1]}')
+
+    def transform(self, results: dict) -> dict:
+        """Load every requested task's map; see the class docstring."""
+        if 'ori_shape' not in results:
+            raise KeyError('LoadMultiTaskAnnotations needs the image loaded first '
+                           '(put LoadImageFromFile before it)')
+        tasks = self.tasks
+        if tasks is None:
+            if 'tasks' not in results:
+                raise KeyError('LoadMultiTaskAnnotations: no `tasks` in the sample; set '
+                               'tasks=... here or use a multi-task dataset')
+            tasks = check_tasks(results['tasks'], 'results.tasks', PASCAL_MT_TASKS)
+        shape = tuple(results['ori_shape'][:2])
+        fields = results.setdefault('task_fields', [])
+
+        label_map = None
+        if 'edge' in tasks or 'normals' in tasks:
+            data, path = self._read(results, 'label_map_path')
+            label_map = decode_label_map(data, path)
+            self._check_size(label_map, path, results)
+
+        for task in tasks:
+            if task == 'semseg':
+                data, path = self._read(results, 'seg_map_path')
+                gt = decode_semseg(data, path)
+            elif task == 'human_parts':
+                data, path = self._read(results, 'human_parts_path')
+                gt = decode_human_parts(data, path, shape)
+            elif task == 'sal':
+                data, path = self._read(results, 'sal_path')
+                gt = decode_sal(data, path)
+            elif task == 'normals':
+                data, path = self._read(results, 'normals_path')
+                gt = decode_normals(data, path)
+                self._check_size(gt, path, results)
+                gt = mask_normals(gt, label_map)
+            else:  # edge
+                gt = edge_from_label_map(label_map)
+                path = results['label_map_path']
+            self._check_size(gt, path, results)
+            field = get_task_spec(task).gt_field
+            results[field] = gt
+            if field not in fields:
+                fields.append(field)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(tasks={self.tasks}, '
+                f'backend_args={self.backend_args})')
+
