@@ -1,8 +1,7 @@
 # The README's main job: ASE (16/3/1/4) on a tiny random-init ViT, five PASCAL-Context tasks,
 # the embedded toy dataset (data/toy_pascal_mt, public PASCAL_MT layout), 300 iterations on CPU.
 _base_ = [
-    '../_base_/models/ase_vit_pascal_mt.py',
-    '../_base_/models/toy_vit.py',
+    '../_base_/models/ase_vit-tiny_toy_pascal_mt.py',
     '../_base_/datasets/toy_pascal_mt.py',
     '../_base_/stl_reference/toy_pascal_mt.py',
     '../_base_/default_runtime.py',

@@ -11,7 +11,8 @@ import pytest
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOY_CONFIG = osp.join(ROOT, 'configs', 'toy', 'ase_vit-tiny_16-3-1-4_300it_toy-pascal-mt-64x64.py')
 TINY = ['train_cfg.max_iters=4', 'train_cfg.val_interval=4', 'default_hooks.checkpoint.interval=4',
-        'default_hooks.logger.interval=1', 'param_scheduler.1.end=4',
+        'default_hooks.logger.interval=1', 'param_scheduler.0.end=2', 'param_scheduler.1.begin=2',
+        'param_scheduler.1.end=4',
         'model.backbone.arch.num_layers=2', 'model.backbone.out_indices=[0,1]']
 
 

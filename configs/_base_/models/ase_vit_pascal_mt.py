@@ -1,5 +1,4 @@
 # Multi-task ViT with ASE LoRA-MoE adapters and one light decoder per PASCAL-Context task.
-tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
 embed_dims = 384  # ViT-S; experiment configs override arch and the heads' in_channels together
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 head_common = dict(in_channels=[embed_dims] * 4, in_index=[0, 1, 2, 3], channels=256,
@@ -7,7 +6,7 @@ head_common = dict(in_channels=[embed_dims] * 4, in_index=[0, 1, 2, 3], channels
                    dropout_ratio=0.1, norm_cfg=norm_cfg, align_corners=False)
 model = dict(
     type='MultiTaskEncoderDecoder',
-    tasks=tasks,
+    tasks=('semseg', 'human_parts', 'sal', 'normals', 'edge'),
     data_preprocessor=dict(type='MultiTaskDataPreProcessor', mean=[123.675, 116.28, 103.53],
                            std=[58.395, 57.12, 57.375], bgr_to_rgb=True, size=(512, 512)),
     backbone=dict(
@@ -16,7 +15,7 @@ model = dict(
         img_size=512,
         patch_size=16,
         out_indices=(3, 5, 7, 11),
-        tasks=tasks,
+        tasks=('semseg', 'human_parts', 'sal', 'normals', 'edge'),
         adapter=dict(num_experts=16, top_k=3, num_shared=1, rank=4, alpha=4,
                      shared_gating='adaptive', targets=('qkv', 'proj', 'fc1', 'fc2'), blocks=None),
         pretrained=None),  # set a local path to a timm ViT state dict

@@ -1,6 +1,6 @@
-# Tiny ViT settings for the toy dataset (64x64 crops): experiments on CPU in minutes.
-# Meant to be inherited after a full model base (it overrides sizes, not structure).
-tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
+# ASE ViT shrunk for the toy dataset (64x64 crops): a 4-block, 64-channel ViT, patch 8, trains on
+# a CPU in minutes.
+_base_ = ['./ase_vit_pascal_mt.py']
 embed_dims = 64
 norm_cfg = dict(type='BN', requires_grad=True)
 head_common = dict(in_channels=[embed_dims] * 2, in_index=[0, 1], channels=32,
@@ -9,7 +9,7 @@ head_common = dict(in_channels=[embed_dims] * 2, in_index=[0, 1], channels=32,
 model = dict(
     data_preprocessor=dict(size=(64, 64)),
     backbone=dict(
-        arch=dict(embed_dims=embed_dims, num_layers=4, num_heads=4, mlp_ratio=2.0),
+        arch=dict(_delete_=True, embed_dims=embed_dims, num_layers=4, num_heads=4, mlp_ratio=2.0),
         img_size=64, patch_size=8, out_indices=(1, 3),
         pretrained=None),  # random init on purpose: no weights exist for this toy size
     decode_heads=dict(

@@ -1,0 +1,64 @@
+# NYUD-v2 multi-task (795 train / 654 val images of 425x560 px; either public archive: the
+# MTI-Net/ATRC/MTLoRA one with .jpg images and .npy normals/edges, or the InvPT/TaskPrompter/
+# MLoRE one with .png files; the variant of each file is detected). Labels: semseg 40
+# classes (void 0 -> ignore 255), depth in metres (0 = invalid; NaN/inf values in a depth
+# .npy are masked as invalid, i.e. set to 0, when loaded), normals (zero = invalid), edges.
+# Training follows the InvPT line of work: random rescale 1.0-1.5, 448x576 crop, flip,
+# photometric distortion (InvPT draws the scale from {1.0, 1.2, 1.5}; here it is uniform).
+# Validation resizes the image to fit 448x576 (x1.029 for 425x560 images; InvPT pads
+# without resizing) and loads the ground truth after the resize, so it keeps its original
+# size, as mmseg does. No val_evaluator here: see the experiments.
+#
+# Changing `tasks` in a config that inherits this file does not reach the datasets below
+# (mmengine resolves base variables when the base is read); override them, e.g.
+#   train_dataloader = dict(dataset=dict(tasks=tasks))  (and the same for val/test).
+tasks = ('semseg', 'depth', 'normals', 'edge')
+dataset_type = 'NYUDv2MTDataset'
+data_root = 'data/NYUDv2'
+crop_size = (448, 576)  # (h, w)
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadMultiTaskAnnotations'),
+    dict(
+        type='MultiTaskRandomResize',
+        scale=(560, 425),  # (w, h) of the archive's images
+        ratio_range=(1.0, 1.5),
+        keep_ratio=True),
+    dict(type='MultiTaskRandomCrop', crop_size=crop_size),
+    dict(type='MultiTaskRandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='MultiTaskPad', size=crop_size),
+    dict(type='PackMultiTaskInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='MultiTaskResize', scale=(576, 448), keep_ratio=True),  # (w, h)
+    # annotations after the resize: the ground truth keeps the original size
+    dict(type='LoadMultiTaskAnnotations'),
+    dict(type='PackMultiTaskInputs')
+]
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='gt_sets/train.txt',
+        tasks=tasks,
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='gt_sets/val.txt',
+        tasks=tasks,
+        test_mode=True,
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader

@@ -1,0 +1,57 @@
+# Toy NYUD-v2 multi-task (data/toy_nyud_mt: 30 train / 15 val synthetic rooms of 64-96 px in
+# the InvPT .png variant, made by tools/misc/make_toy_nyud_mt.py). Same pipelines as
+# nyud_mt.py at 64x64, sized for a 2-core CPU. Depth NaN/inf values would be masked as
+# invalid (0) when loaded, as for the real data. No val_evaluator here: see the experiments.
+#
+# Changing `tasks` in a config that inherits this file does not reach the datasets below;
+# override them: train_dataloader = dict(dataset=dict(tasks=tasks)) (and val/test).
+tasks = ('semseg', 'depth', 'normals', 'edge')
+dataset_type = 'NYUDv2MTDataset'
+data_root = 'data/toy_nyud_mt'
+crop_size = (64, 64)  # (h, w)
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadMultiTaskAnnotations'),
+    dict(
+        type='MultiTaskRandomResize',
+        scale=(80, 80),
+        ratio_range=(0.8, 1.2),
+        keep_ratio=True),
+    dict(type='MultiTaskRandomCrop', crop_size=crop_size),
+    dict(type='MultiTaskRandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='MultiTaskPad', size=crop_size),
+    dict(type='PackMultiTaskInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='MultiTaskResize', scale=(64, 64), keep_ratio=True),
+    # annotations after the resize: the ground truth keeps the original size
+    dict(type='LoadMultiTaskAnnotations'),
+    dict(type='PackMultiTaskInputs')
+]
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=0,
+    persistent_workers=False,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='gt_sets/train.txt',
+        tasks=tasks,
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=0,
+    persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='gt_sets/val.txt',
+        tasks=tasks,
+        test_mode=True,
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader

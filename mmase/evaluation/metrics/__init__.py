@@ -1,0 +1,14 @@
+"""Metrics: the per-task meters and ``MultiTaskMetric`` (registered in mmseg's METRICS)."""
+from .depth_meter import DepthMeter
+from .edge_meter import EdgeMeter
+from .multitask_metric import MultiTaskMetric
+from .normals_meter import NormalsMeter
+from .saliency_meter import SaliencyMeter
+from .segmentation_meter import SegmentationMeter
+from .task_metrics import PROTOCOLS, TaskMeter, build_task_meter
+from .thinning import thin_stack
+
+__all__ = [
+    'MultiTaskMetric', 'TaskMeter', 'build_task_meter', 'PROTOCOLS', 'SegmentationMeter',
+    'SaliencyMeter', 'NormalsMeter', 'EdgeMeter', 'DepthMeter', 'thin_stack'
+]
