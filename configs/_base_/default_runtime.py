@@ -11,7 +11,7 @@ vis_backends = [
     # TensorBoard: uncomment (and `pip install tensorboard`) to log scalars there too.
     # dict(type='TensorboardVisBackend'),
 ]
-visualizer = dict(type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+visualizer = dict(type='MultiTaskLocalVisualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(by_epoch=False)
 log_level = 'INFO'
 load_from = None
