@@ -100,6 +100,10 @@ def safe_checkpoint_globals() -> list:
     return [HistoryBuffer, _reconstruct, scalar, np.ndarray, np.dtype, *dtype_classes]
 
 
+#: The statistics methods HistoryBuffer pickles as ``getattr(HistoryBuffer, name)``.
+_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'mean', 'current')
+
+
 def _history_buffer_statistic(owner, name):
     """Stand-in for ``getattr`` while unpickling: only ``HistoryBuffer.<statistic>`` is allowed.
 
@@ -108,8 +112,8 @@ def _history_buffer_statistic(owner, name):
     type (e.g. ``ndarray.tofile``), so the loader gets this restricted version instead.
     """
     from mmengine.logging import HistoryBuffer
-    if owner is HistoryBuffer and name in HistoryBuffer._statistics_methods:
-        return HistoryBuffer._statistics_methods[name]
+    if owner is HistoryBuffer and name in _HISTORY_BUFFER_STATISTICS:
+        return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
         f'refusing getattr({owner!r}, {name!r}) while loading a checkpoint: only mmengine '
         f'HistoryBuffer statistics are allowed')

@@ -102,3 +102,32 @@ def test_crafted_checkpoint_is_refused_and_nothing_runs(tmp_path):
     with pytest.raises(pickle.UnpicklingError):
         load_checkpoint(torch.nn.Linear(1, 1), str(path), map_location='cpu')
     assert not marker.exists()
+
+
+def test_checkpoint_loads_in_a_fresh_process(tmp_path):
+    # A new process has not instantiated HistoryBuffer yet (its statistics table is empty).
+    from mmengine.runner.checkpoint import save_checkpoint
+    hub = MessageHub.get_instance('compat_fresh')
+    hub.update_scalar('train/loss', 0.25)
+    path = str(tmp_path / 'ckpt.pth')
+    save_checkpoint(dict(meta=dict(message_hub=hub.state_dict()), state_dict={}), path)
+    out = run_python(f'''
+        import mmase.compat, torch
+        ckpt = torch.load({path!r}, map_location='cpu')
+        print(ckpt['meta']['message_hub']['log_scalars']['train/loss'].current())
+    ''')
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1] == '0.25'
+
+
+def test_restricted_getattr_refuses_other_attributes(tmp_path):
+    import pickle as pkl
+
+    class Sneaky:
+        def __reduce__(self):
+            return (getattr, (np.ndarray, 'tofile'))
+
+    path = tmp_path / 'sneaky.pth'
+    torch.save({'x': Sneaky()}, path)
+    with pytest.raises(pkl.UnpicklingError, match="refusing getattr"):
+        torch.load(path, map_location='cpu')

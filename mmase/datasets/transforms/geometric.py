@@ -10,7 +10,7 @@ image. How a map is treated depends on its task's kind (:mod:`mmase.tasks`):
   (``cv2.INTER_NEAREST_EXACT``), as the bilinear image resize is; cv2's plain
   ``INTER_NEAREST`` (mmcv's 'nearest') would shift labels by up to half a source pixel;
 - flipping: a horizontal flip negates the x component (channel 0) of normals, a vertical flip
-  the y component (channel 1);
+  the y component (channel 1); every other map (depth included) is only mirrored;
 - padding: the image gets ``pad_val``; each map gets its task's ``ignore_value`` (255 for
   segmentation/binary maps, 0 for normals and depth).
 

@@ -1,5 +1,5 @@
 """Loading the ground truth of every requested task of a multi-task sample."""
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence, Tuple
 
 import mmengine.fileio as fileio
 import numpy as np
@@ -7,18 +7,31 @@ from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
 from mmase.tasks import check_tasks, get_task_spec
+from ..nyud_labels import (NYUD_MT_TASKS, NYUD_PATH_KEYS, decode_depth, decode_nyud_edge,
+                           decode_nyud_normals, decode_nyud_semseg)
 from ..pascal_mt_labels import (PASCAL_MT_TASKS, decode_human_parts, decode_label_map,
                                 decode_normals, decode_sal, decode_semseg,
                                 edge_from_label_map, mask_normals)
 
+#: Label formats (``results['label_format']``) and the tasks each provides.
+LABEL_FORMAT_TASKS = dict(pascal_mt=PASCAL_MT_TASKS, nyud=NYUD_MT_TASKS)
+#: Format of samples without ``label_format`` (``PascalContextMTDataset`` sets none).
+DEFAULT_LABEL_FORMAT = 'pascal_mt'
+_ALL_TASKS = tuple(dict.fromkeys(t for tasks in LABEL_FORMAT_TASKS.values() for t in tasks))
+_NYUD_DECODERS = dict(semseg=decode_nyud_semseg, depth=decode_depth,
+                      normals=decode_nyud_normals, edge=decode_nyud_edge)
+
 
 @TRANSFORMS.register_module()
 class LoadMultiTaskAnnotations(BaseTransform):
-    """Decode the label files of a PASCAL-Context multi-task sample into numpy maps.
+    """Decode the label files of a multi-task sample into numpy maps.
 
     For each task it writes ``results[spec.gt_field]`` (see :mod:`mmase.tasks`) and appends that
     key to ``results['task_fields']``, the list the ``MultiTask*`` geometric transforms and
-    ``PackMultiTaskInputs`` walk:
+    ``PackMultiTaskInputs`` walk. The sample's ``label_format`` (set by the dataset; samples
+    without it are ``'pascal_mt'``) says how its files are read.
+
+    ``'pascal_mt'`` (``PascalContextMTDataset``):
 
     - ``semseg`` -> ``gt_sem_seg`` (H, W) uint8, 0..20, 255 = ignore, from ``seg_map_path``.
     - ``human_parts`` -> ``gt_human_parts`` (H, W) uint8, 0..6, from ``human_parts_path``
@@ -29,23 +42,33 @@ class LoadMultiTaskAnnotations(BaseTransform):
     - ``edge`` -> ``gt_edge`` (H, W) uint8 {0, 1}: thinned Laplacian of the Context
       ``LabelMap`` (``label_map_path``).
 
+    ``'nyud'`` (``NYUDv2MTDataset``; decoders in :mod:`mmase.datasets.nyud_labels`, the file
+    suffix picks the archive variant):
+
+    - ``semseg`` -> ``gt_sem_seg`` (H, W) uint8, 0..39, 255 = void, from ``seg_map_path``.
+    - ``depth`` -> ``gt_depth`` (H, W) float32 metres, 0 = invalid (NaN/inf are masked as
+      invalid), from ``depth_path`` (``.npy``).
+    - ``normals`` -> ``gt_normals`` (H, W, 3) float32 unit vectors, all-zero = invalid, from
+      ``normals_path`` (``.npy`` or ``.png``).
+    - ``edge`` -> ``gt_edge`` (H, W) uint8 {0, 1}, from ``edge_path`` (``.npy`` or ``.png``).
+
     The image must be loaded first (``LoadImageFromFile``): every map must have the image's
     original size ``results['ori_shape']``, else an error names the file. Put this transform
     after a test-time ``MultiTaskResize`` to keep the ground truth at the original size.
 
-    Required keys: ``ori_shape``, ``tasks`` (unless given here), the label paths above.
-    Added keys: ``gt_<field>`` per task, ``task_fields``.
+    Required keys: ``ori_shape``, ``tasks`` (unless given here), the label paths above,
+    optionally ``label_format``. Added keys: ``gt_<field>`` per task, ``task_fields``.
 
     Args:
-        tasks (Sequence[str], optional): Tasks to load. Defaults to None: the sample's
-            ``results['tasks']`` (set by the dataset).
+        tasks (Sequence[str], optional): Tasks to load; each sample's format must provide
+            them. Defaults to None: the sample's ``results['tasks']`` (set by the dataset).
         backend_args (dict, optional): mmengine file backend arguments. Defaults to None.
     """
 
     def __init__(self, tasks: Optional[Sequence[str]] = None,
                  backend_args: Optional[dict] = None) -> None:
         self.tasks = None if tasks is None else check_tasks(tasks, 'LoadMultiTaskAnnotations.'
-                                                             'tasks', PASCAL_MT_TASKS)
+                                                             'tasks', _ALL_TASKS)
         self.backend_args = backend_args.copy() if backend_args else None
 
     def _read(self, results: dict, key: str) -> tuple:
@@ -66,20 +89,9 @@ class LoadMultiTaskAnnotations(BaseTransform):
             raise ValueError(f'{path}: label map is {arr.shape[0]}x{arr.shape[1]} but the '
                              f'image {results.get("img_path")} is {shape[0]}x{shape[1]}')
 
-    def transform(self, results: dict) -> dict:
-        """Load every requested task's map; see the class docstring."""
-        if 'ori_shape' not in results:
-            raise KeyError('LoadMultiTaskAnnotations needs the image loaded first '
-                           '(put LoadImageFromFile before it)')
-        tasks = self.tasks
-        if tasks is None:
-            if 'tasks' not in results:
-                raise KeyError('LoadMultiTaskAnnotations: no `tasks` in the sample; set '
-                               'tasks=... here or use a multi-task dataset')
-            tasks = check_tasks(results['tasks'], 'results.tasks', PASCAL_MT_TASKS)
-        shape = tuple(results['ori_shape'][:2])
-        fields = results.setdefault('task_fields', [])
-
+    def _pascal_mt_maps(self, results: dict, tasks: Sequence[str],
+                        shape: Tuple[int, int]) -> Iterator[Tuple[str, np.ndarray, str]]:
+        """Yield ``(task, map, path)`` for a PASCAL_MT sample."""
         label_map = None
         if 'edge' in tasks or 'normals' in tasks:
             data, path = self._read(results, 'label_map_path')
@@ -104,6 +116,41 @@ class LoadMultiTaskAnnotations(BaseTransform):
             else:  # edge
                 gt = edge_from_label_map(label_map)
                 path = results['label_map_path']
+            yield task, gt, path
+
+    def _nyud_maps(self, results: dict,
+                   tasks: Sequence[str]) -> Iterator[Tuple[str, np.ndarray, str]]:
+        """Yield ``(task, map, path)`` for an NYUD-v2 sample."""
+        for task in tasks:
+            data, path = self._read(results, NYUD_PATH_KEYS[task])
+            yield task, _NYUD_DECODERS[task](data, path), path
+
+    def transform(self, results: dict) -> dict:
+        """Load every requested task's map; see the class docstring."""
+        if 'ori_shape' not in results:
+            raise KeyError('LoadMultiTaskAnnotations needs the image loaded first '
+                           '(put LoadImageFromFile before it)')
+        label_format = results.get('label_format', DEFAULT_LABEL_FORMAT)
+        if label_format not in LABEL_FORMAT_TASKS:
+            raise ValueError(f'LoadMultiTaskAnnotations: sample {results.get("img_path")} has '
+                             f'label_format={label_format!r}; known: '
+                             f'{sorted(LABEL_FORMAT_TASKS)}')
+        available = LABEL_FORMAT_TASKS[label_format]
+        if self.tasks is not None:
+            tasks = check_tasks(self.tasks, 'LoadMultiTaskAnnotations.tasks', available)
+        else:
+            if 'tasks' not in results:
+                raise KeyError('LoadMultiTaskAnnotations: no `tasks` in the sample; set '
+                               'tasks=... here or use a multi-task dataset')
+            tasks = check_tasks(results['tasks'], 'results.tasks', available)
+        shape = tuple(results['ori_shape'][:2])
+        fields = results.setdefault('task_fields', [])
+
+        if label_format == 'nyud':
+            maps = self._nyud_maps(results, tasks)
+        else:
+            maps = self._pascal_mt_maps(results, tasks, shape)
+        for task, gt, path in maps:
             self._check_size(gt, path, results)
             field = get_task_spec(task).gt_field
             results[field] = gt
