@@ -1,0 +1,472 @@
+"""LoRA mixture-of-experts around a frozen linear layer, with adaptive shared experts (ASE).
+
+Implements Li et al., 2025, "Adaptive Shared Experts with LoRA-Based Mixture of Experts for
+Multi-Task Learning" (arXiv 2510.00570), Sec. 3: for a token ``x`` of task ``t`` at a frozen
+linear ``W0``, the task router gives logits ``z = R_t x`` over ``E`` sparse and ``S`` shared
+LoRA experts of rank ``r``; the top-``k`` sparse experts and all shared experts are combined:
+
+    y = W0 x + (alpha / r) * sum_{i in I ∪ shared} g_i B_i A_i x.
+
+Gating modes (``shared_gating``):
+    - ``'adaptive'`` (ASE): ``g`` is one softmax over the ``k`` selected sparse logits and the
+      ``S`` shared logits jointly, so the router decides how much the shared experts count.
+    - ``'fixed'``: softmax over the ``k`` selected sparse logits; every shared expert has weight 1
+      (the usual "shared expert" of DeepSeekMoE-style models).
+    - ``'none'``: no shared experts (``S`` must be 0); softmax over the selected sparse logits.
+
+Fast path: the ``A`` matrices of all experts form one ``((E+S) r, d_in)`` weight and the ``B``
+matrices one ``(d_out, (E+S) r)`` weight, so every token costs two skinny matmuls whatever the
+number of experts; the gates become a per-token scale on each expert's block of ``r`` ranks:
+``y = W0 x + ((x A^T) * expand_r(scaling * g)) B^T`` with ``g`` zero outside the selected
+experts. The router joins the ``A`` matmul, the adapter output is accumulated into the base
+output, and a hand-written backward skips autograd's intermediate copies. No per-expert Python
+loop, no per-expert tensors.
+
+The module knows nothing of ViTs or task names: it sees a tensor and a task index (an int for
+the whole batch, or a LongTensor ``(N,)`` with one index per sample).
+"""
+import contextlib
+import math
+from typing import Dict, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .routers import TaskIndex, TaskRouter, check_task_index
+
+GATING_MODES = ('adaptive', 'fixed', 'none')
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_moe_lora_args(num_experts: int, top_k: int, num_shared: int, rank: int,
+                        shared_gating: str, alpha: Optional[float] = None,
+                        prefix: str = '') -> None:
+    """Validate the expert configuration; errors name the field as ``{prefix}{name}``.
+
+    Args:
+        num_experts (int): ``E``, sparse experts (>= 1).
+        top_k (int): ``k``, sparse experts selected per token (1 <= k <= E).
+        num_shared (int): ``S``, shared experts (>= 0; 0 when ``shared_gating='none'``).
+        rank (int): ``r``, rank of every expert (>= 1).
+        shared_gating (str): One of ``'adaptive'``, ``'fixed'``, ``'none'``.
+        alpha (float, optional): LoRA scale numerator (> 0) or None.
+        prefix (str): Prepended to field names in messages, e.g. ``'adapter.'``.
+    """
+    for name, value, low in (('num_experts', num_experts, 1), ('top_k', top_k, 1),
+                             ('num_shared', num_shared, 0), ('rank', rank, 1)):
+        if not _is_int(value):
+            raise TypeError(f'{prefix}{name} must be an int, got {value!r}')
+        if value < low:
+            raise ValueError(f'{prefix}{name}={value} must be >= {low}')
+    if top_k > num_experts:
+        raise ValueError(f'{prefix}top_k={top_k} exceeds {prefix}num_experts={num_experts}')
+    if shared_gating not in GATING_MODES:
+        raise ValueError(f'{prefix}shared_gating={shared_gating!r} is not one of {GATING_MODES}')
+    if shared_gating == 'none' and num_shared > 0:
+        raise ValueError(f"{prefix}shared_gating='none' has no shared experts but "
+                         f'{prefix}num_shared={num_shared}; set num_shared=0 or choose '
+                         f"'adaptive' / 'fixed'")
+    if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float))
+                              or alpha <= 0):
+        raise ValueError(f'{prefix}alpha={alpha!r} must be a positive number (or None for '
+                         f'alpha = rank)')
+
+
+def _gate_softmax(logits: torch.Tensor, num_experts: int, top_k: int, shared_gating: str
+                  ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    """Gates from router logits, see :func:`moe_gates`; also returns ``soft``, the softmax
+    output the gradient flows through: ``(M, E + S)`` for 'adaptive', ``(M, E)`` otherwise."""
+    sparse = logits[:, :num_experts]
+    if top_k < num_experts:
+        top_idx = sparse.topk(top_k, dim=-1, sorted=False).indices
+        # -inf outside the selected experts: one softmax over all columns is then the softmax
+        # over the selected ones, with exact zeros elsewhere.
+        sparse = sparse + torch.full_like(sparse, float('-inf')).scatter_(-1, top_idx, 0.0)
+    else:
+        top_idx = None
+    num_shared = logits.shape[1] - num_experts
+    if shared_gating == 'adaptive':
+        joint = torch.cat([sparse, logits[:, num_experts:]], -1) if num_shared else sparse
+        soft = torch.softmax(joint, -1)
+        return soft, soft, top_idx
+    soft = torch.softmax(sparse, -1)
+    if num_shared:  # 'fixed': every shared expert with weight 1
+        return soft, torch.cat([soft, soft.new_ones(soft.shape[0], num_shared)], -1), top_idx
+    return soft, soft, top_idx
+
+
+def moe_gates(logits: torch.Tensor, num_experts: int, top_k: int,
+              shared_gating: str) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Turn router logits into a dense gate matrix over all experts (differentiable).
+
+    Args:
+        logits (Tensor): ``(M, E + S)`` router logits, sparse experts first.
+        num_experts (int): ``E``.
+        top_k (int): ``k``.
+        shared_gating (str): ``'adaptive'`` | ``'fixed'`` | ``'none'``.
+
+    Returns:
+        tuple: ``gates`` ``(M, E + S)`` (zero for unselected sparse experts) and the selected
+        sparse expert ids ``(M, k)`` (None when ``k == E``: every sparse expert is selected).
+    """
+    _, gates, top_idx = _gate_softmax(logits, num_experts, top_k, shared_gating)
+    return gates, top_idx
+
+
+class _MoELoRAFunction(torch.autograd.Function):
+    """Fused forward/backward of a routed LoRA mixture around a frozen linear.
+
+    Forward (``M`` tokens, ``R = (E+S) r`` ranks, ``n = E + S``)::
+
+        [h | z] = x [A; R_t]^T          one GEMM for all experts' A and the router
+        g       = gates(z)              top-k + softmax, (M, n)
+        y       = x W^T + b + (h * expand_r(s g)) B^T    accumulated into one output
+
+    Backward computes only the gradients autograd asks for, accumulates ``dx`` in place and
+    never materialises per-expert tensors. With per-sample routers (``router_w`` of shape
+    ``(N, n, d_in)``) the router runs as one batched matmul instead of joining the A GEMM.
+
+    Inputs: ``x`` (M, d_in) contiguous, ``weight`` (d_out, d_in), ``bias`` (d_out,) or None,
+    ``lora_A`` (R, d_in), ``lora_B`` (d_out, R), ``router_w`` (n, d_in) or (N, n, d_in).
+    Outputs: ``y`` (M, d_out); ``logits`` (M, n) (differentiable, for auxiliary losses);
+    ``gates`` (M, n) (at least float32) and ``top_idx`` (M, k) (empty when k == E), both not
+    differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, lora_A, lora_B, router_w, num_experts, top_k, rank,
+                scaling, shared_gating, batch_size):
+        num_tokens, in_features = x.shape
+        total_rank = lora_A.shape[0]
+        num_logits = total_rank // rank
+        if router_w.dim() == 3:  # one router per sample
+            fused_w = None
+            hidden = x.mm(lora_A.t())
+            logits = torch.bmm(x.view(batch_size, -1, in_features),
+                               router_w.transpose(1, 2)).view(num_tokens, num_logits)
+        else:
+            fused_w = torch.cat([lora_A, router_w], 0)
+            hz = x.mm(fused_w.t())
+            hidden, logits = hz[:, :total_rank], hz[:, total_rank:]
+        # Gates in at least float32 (half-precision logits are upcast for the softmax).
+        gate_dtype = torch.promote_types(logits.dtype, torch.float32)
+        soft, gates, top_idx = _gate_softmax(logits.to(gate_dtype), num_experts, top_k,
+                                             shared_gating)
+        scaled = (gates * scaling).to(x.dtype)
+        gated = (hidden.view(num_tokens, num_logits, rank) * scaled.unsqueeze(-1)).view(
+            num_tokens, total_rank)
+        out = x.mm(weight.t()) if bias is None else torch.addmm(bias, x, weight.t())
+        out.addmm_(gated, lora_B.t())
+
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(x, weight, lora_A, lora_B, router_w, fused_w, hidden, soft,
+                              scaled)
+        ctx.config = (rank, scaling, batch_size, bias is not None)
+        if top_idx is None:
+            top_idx = torch.empty(num_tokens, 0, dtype=torch.long, device=x.device)
+        ctx.mark_non_differentiable(gates, top_idx)
+        return out, logits, gates, top_idx
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_logits, grad_gates, grad_idx):
+        (x, weight, lora_A, lora_B, router_w, fused_w, hidden, soft,
+         scaled) = ctx.saved_tensors
+        rank, scaling, batch_size, has_bias = ctx.config
+        need_x, need_w, need_b, need_a, need_lora_b, need_router = ctx.needs_input_grad[:6]
+        num_tokens, in_features = x.shape
+        total_rank = lora_A.shape[0]
+        num_logits = total_rank // rank
+        shaped = (num_tokens, num_logits, rank)
+        grad_x = grad_w = grad_b = grad_a = grad_lora_b = grad_router = None
+
+        if grad_out is None:  # only an auxiliary loss on the logits was backpropagated
+            grad_out = x.new_zeros(num_tokens, weight.shape[0])
+        # One copy here instead of one inside every matmul below when the incoming gradient
+        # is strided or expanded (e.g. straight from a sum()).
+        grad_out = grad_out.contiguous()
+        grad_gated = grad_out.mm(lora_B).view(shaped)
+        # Through the gate softmax: d z = soft * (d soft - <d soft, soft>); unselected sparse
+        # experts have soft = 0 and get no gradient. Shared experts under 'fixed' are constant.
+        grad_scaled = (grad_gated * hidden.view(shaped)).sum(-1).to(soft.dtype) * scaling
+        width = soft.shape[1]
+        grad_soft = grad_scaled[:, :width]
+        grad_z = grad_scaled.new_zeros(num_tokens, num_logits)
+        grad_z[:, :width] = soft * (grad_soft - (grad_soft * soft).sum(-1, keepdim=True))
+        if grad_logits is not None:
+            grad_z += grad_logits
+        grad_z = grad_z.to(x.dtype)
+        grad_hidden = (grad_gated * scaled.unsqueeze(-1)).view(num_tokens, total_rank)
+
+        if need_lora_b:
+            gated = (hidden.view(shaped) * scaled.unsqueeze(-1)).view(num_tokens, total_rank)
+            grad_lora_b = grad_out.t().mm(gated)
+        if need_w:
+            grad_w = grad_out.t().mm(x)
+        if need_b and has_bias:
+            grad_b = grad_out.sum(0)
+        if fused_w is None:  # per-sample routers
+            x3 = x.view(batch_size, -1, in_features)
+            grad_z3 = grad_z.view(batch_size, -1, num_logits)
+            if need_a:
+                grad_a = grad_hidden.t().mm(x)
+            if need_router:
+                grad_router = torch.bmm(grad_z3.transpose(1, 2), x3)
+            if need_x:
+                grad_x = grad_out.mm(weight)
+                grad_x.addmm_(grad_hidden, lora_A)
+                grad_x.view(batch_size, -1, in_features).baddbmm_(grad_z3, router_w)
+        else:
+            grad_hz = torch.cat([grad_hidden, grad_z], 1)
+            if need_a or need_router:
+                grad_fused = grad_hz.t().mm(x)
+                grad_a, grad_router = grad_fused[:total_rank], grad_fused[total_rank:]
+            if need_x:
+                grad_x = grad_out.mm(weight)
+                grad_x.addmm_(grad_hz, fused_w)
+        return (grad_x, grad_w, grad_b, grad_a, grad_lora_b, grad_router, None, None, None,
+                None, None, None)
+
+
+def load_balance_loss(logits: torch.Tensor, top_idx: Optional[torch.Tensor], num_experts: int,
+                      group: Optional[torch.Tensor] = None,
+                      num_groups: int = 1) -> torch.Tensor:
+    """Switch-Transformer load-balancing loss over the sparse experts, per task.
+
+    ``loss = E * sum_i f_i * P_i`` with ``f_i`` the fraction of top-k selections that went to
+    expert ``i`` (so ``sum_i f_i = 1``) and ``P_i`` the mean softmax probability of expert ``i``
+    over the ``E`` sparse logits. It is 1 for perfectly uniform routing and ``E`` when one expert
+    takes everything (Fedus et al., 2021, Eq. 4, with top-k counts normalised by k).
+
+    Args:
+        logits (Tensor): ``(M, E + S)`` router logits (tokens flattened).
+        top_idx (Tensor | None): ``(M, k)`` selected experts (None: all ``E`` selected).
+        num_experts (int): ``E``.
+        group (Tensor, optional): ``(M,)`` task index of every token; None = one group.
+        num_groups (int): Number of groups ``T`` when ``group`` is given.
+
+    Returns:
+        Tensor: ``(T,)`` loss per group (0 for groups without tokens); ``(1,)`` without groups.
+    """
+    probs = torch.softmax(logits[:, :num_experts].float(), -1)
+    if top_idx is None:
+        select = torch.full_like(probs, 1.0 / num_experts)
+    else:
+        select = torch.zeros_like(probs).scatter_(-1, top_idx, 1.0 / top_idx.shape[1])
+    if group is None:
+        return num_experts * (select.mean(0) * probs.mean(0)).sum().reshape(1)
+    tokens = torch.bincount(group, minlength=num_groups).clamp(min=1).to(probs.dtype)
+    f = probs.new_zeros(num_groups, num_experts).index_add_(0, group, select)
+    p = probs.new_zeros(num_groups, num_experts).index_add(0, group, probs)
+    return num_experts * (f * p).sum(-1) / tokens.square()
+
+
+class MoELoRALinear(nn.Module):
+    """A frozen linear layer plus a task-routed mixture of LoRA experts (ASE, Sec. 3).
+
+    The wrapped layer is kept as ``base_layer`` and frozen; the adapter adds
+    ``(alpha / r) * sum_i g_i B_i A_i x`` on top. ``A`` is kaiming-uniform initialised and ``B``
+    is zero, so a fresh adapter leaves the layer's output unchanged. Plain LoRA is the special
+    case ``num_experts=1, top_k=1, num_shared=0`` (see
+    :func:`~mmase.models.adapters.lora.LoRALinear`).
+    When the gates cannot depend on the token (one sparse expert and no adaptively gated shared
+    expert) no router is built and the gates are the constant 1.
+
+    Args:
+        base_layer (nn.Linear): The layer to adapt; frozen in place, not copied.
+        num_tasks (int): Number of task routers ``T``. Default: 1.
+        num_experts (int): Sparse experts ``E``. Default: 1.
+        top_k (int): Sparse experts selected per token ``k``. Default: 1.
+        num_shared (int): Shared experts ``S``. Default: 0.
+        rank (int): Rank ``r`` of each expert. Default: 4.
+        alpha (float, optional): Scale numerator; output scale is ``alpha / rank``.
+            None means ``alpha = rank`` (scale 1). Default: None.
+        shared_gating (str): ``'adaptive'`` | ``'fixed'`` | ``'none'``. Default: ``'adaptive'``.
+        load_balance (bool): In training mode, compute the load-balancing loss of every forward
+            (see :func:`load_balance_loss`); fetch it with :meth:`pop_load_balance`.
+            Default: False.
+        record_routing (bool): Accumulate routing statistics (see :meth:`routing_stats`).
+            Default: False.
+
+    Shapes:
+        - ``x``: ``(N, *, d_in)``; ``task``: int or LongTensor ``(N,)``.
+        - output: ``(N, *, d_out)``.
+    """
+
+    #: Callers pass ``(x, task)`` to modules carrying this flag.
+    task_conditioned = True
+
+    def __init__(self, base_layer: nn.Linear, num_tasks: int = 1, num_experts: int = 1,
+                 top_k: int = 1, num_shared: int = 0, rank: int = 4,
+                 alpha: Optional[float] = None, shared_gating: str = 'adaptive',
+                 load_balance: bool = False, record_routing: bool = False):
+        super().__init__()
+        if not isinstance(base_layer, nn.Linear):
+            raise TypeError(f'MoELoRALinear wraps an nn.Linear, got {type(base_layer).__name__}')
+        check_moe_lora_args(num_experts, top_k, num_shared, rank, shared_gating, alpha)
+        if not _is_int(num_tasks) or num_tasks < 1:
+            raise ValueError(f'num_tasks={num_tasks!r} must be an int >= 1')
+        self.base_layer = base_layer
+        for param in self.base_layer.parameters():
+            param.requires_grad_(False)
+        self.in_features = base_layer.in_features
+        self.out_features = base_layer.out_features
+        self.num_tasks = num_tasks
+        self.num_experts = num_experts
+        self.top_k = top_k
+        self.num_shared = num_shared
+        self.rank = rank
+        self.alpha = float(rank if alpha is None else alpha)
+        self.scaling = self.alpha / rank
+        self.shared_gating = shared_gating
+        self.load_balance = load_balance
+        self.record_routing = record_routing
+
+        total = (num_experts + num_shared) * rank
+        factory = dict(device=base_layer.weight.device, dtype=base_layer.weight.dtype)
+        # Expert e owns rows [e*r, (e+1)*r) of lora_A and the same columns of lora_B.
+        self.lora_A = nn.Parameter(torch.empty(total, self.in_features, **factory))
+        self.lora_B = nn.Parameter(torch.empty(self.out_features, total, **factory))
+        constant_gates = num_experts == 1 and (num_shared == 0 or shared_gating == 'fixed')
+        self.router = None if constant_gates else TaskRouter(
+            self.in_features, num_experts + num_shared, num_tasks).to(**factory)
+        self.reset_parameters()
+
+        self._lb_sum: Optional[torch.Tensor] = None  # (T,) summed losses (with grad)
+        self._lb_count: Optional[torch.Tensor] = None  # (T,) forwards that contributed
+        self._stats: Optional[Dict[str, torch.Tensor]] = None
+
+    def reset_parameters(self) -> None:
+        """A: kaiming-uniform (as ``nn.Linear``, per expert fan-in d_in); B: zeros."""
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        nn.init.zeros_(self.lora_B)
+        if self.router is not None:
+            self.router.reset_parameters()
+
+    @property
+    def num_total_experts(self) -> int:
+        return self.num_experts + self.num_shared
+
+    def forward(self, x: torch.Tensor, task: TaskIndex) -> torch.Tensor:
+        check_task_index(task, self.num_tasks, x.shape[0])
+        if self.router is None:  # constant gates (all 1): plain LoRA over all ranks
+            if self.record_routing:
+                num_tokens = x.numel() // self.in_features
+                self._record(x.new_ones(num_tokens, self.num_total_experts), None, task,
+                             x.shape[0])
+            hidden = F.linear(x, self.lora_A) * self.scaling
+            return self.base_layer(x) + F.linear(hidden, self.lora_B)
+
+        lead_shape = x.shape[:-1]
+        if isinstance(task, int):
+            router_w = self.router.weight[task]
+        else:
+            router_w = self.router.weight.index_select(0, task)
+        tensors = [x.reshape(-1, self.in_features).contiguous(), self.base_layer.weight,
+                   self.base_layer.bias, self.lora_A, self.lora_B, router_w]
+        device_type = x.device.type
+        autocast = torch.is_autocast_enabled(device_type)
+        if autocast:  # run the fused function in the autocast dtype, with autocast off inside
+            dtype = torch.get_autocast_dtype(device_type)
+            tensors = [t if t is None else t.to(dtype) for t in tensors]
+        with torch.autocast(device_type, enabled=False) if autocast else contextlib.nullcontext():
+            out, logits, gates, top_idx = _MoELoRAFunction.apply(
+                *tensors, self.num_experts, self.top_k, self.rank, self.scaling,
+                self.shared_gating, x.shape[0])
+        if top_idx.shape[1] == 0:
+            top_idx = None
+        if self.training and self.load_balance:
+            self._add_load_balance(logits, top_idx, task, x.shape[0])
+        if self.record_routing:
+            self._record(gates, top_idx, task, x.shape[0])
+        return out.view(*lead_shape, self.out_features)
+
+    # ----------------------------------------------------------------------------------------
+    # load balancing
+    def _token_groups(self, task: TaskIndex, batch_size: int, num_tokens: int):
+        if isinstance(task, int):
+            return None
+        return task.repeat_interleave(num_tokens // batch_size)
+
+    def _add_load_balance(self, logits, top_idx, task, batch_size) -> None:
+        group = self._token_groups(task, batch_size, logits.shape[0])
+        loss = load_balance_loss(logits, top_idx, self.num_experts, group, self.num_tasks)
+        if group is None:
+            count = logits.new_zeros(self.num_tasks, dtype=torch.float32)
+            count[task] = 1.0
+            loss_vec = count * loss
+        else:
+            count = (torch.bincount(task, minlength=self.num_tasks) > 0).float()
+            loss_vec = loss
+        if self._lb_sum is None:
+            self._lb_sum, self._lb_count = loss_vec, count
+        else:
+            self._lb_sum = self._lb_sum + loss_vec
+            self._lb_count = self._lb_count + count
+
+    def pop_load_balance(self) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+        """Return and clear ``(loss_sum (T,), count (T,))`` accumulated since the last call.
+
+        ``loss_sum[t] / count[t]`` is the mean load-balancing loss of task ``t`` over the
+        forwards that saw it; None when nothing was recorded.
+        """
+        if self._lb_sum is None:
+            return None
+        result = (self._lb_sum, self._lb_count)
+        self._lb_sum = self._lb_count = None
+        return result
+
+    # ----------------------------------------------------------------------------------------
+    # routing statistics
+    @torch.no_grad()
+    def _record(self, gates, top_idx, task, batch_size) -> None:
+        num_tokens = gates.shape[0]
+        group = self._token_groups(task, batch_size, num_tokens)
+        if group is None:
+            group = gates.new_full((num_tokens, ), task, dtype=torch.long)
+        if self._stats is None:
+            zeros = gates.new_zeros
+            self._stats = dict(
+                counts=zeros(self.num_tasks, self.num_experts, dtype=torch.float64),
+                tokens=zeros(self.num_tasks, dtype=torch.float64),
+                sparse_mass=zeros(self.num_tasks, dtype=torch.float64),
+                shared_mass=zeros(self.num_tasks, dtype=torch.float64))
+        stats = self._stats
+        if top_idx is None:
+            selected = gates.new_ones(num_tokens, self.num_experts, dtype=torch.float64)
+        else:
+            selected = gates.new_zeros(num_tokens, self.num_experts,
+                                       dtype=torch.float64).scatter_(-1, top_idx, 1.0)
+        gates = gates.double()
+        stats['counts'].index_add_(0, group, selected)
+        stats['tokens'].index_add_(0, group, torch.ones_like(gates[:, 0]))
+        stats['sparse_mass'].index_add_(0, group, gates[:, :self.num_experts].sum(-1))
+        stats['shared_mass'].index_add_(0, group, gates[:, self.num_experts:].sum(-1))
+
+    def routing_stats(self) -> Optional[Dict[str, torch.Tensor]]:
+        """Routing statistics recorded while ``record_routing`` was on, or None.
+
+        Returns:
+            dict: ``counts`` ``(T, E)`` times each sparse expert was selected, ``tokens`` ``(T,)``
+            tokens routed, ``sparse_mass`` / ``shared_mass`` ``(T,)`` mean total gate weight of
+            the sparse / shared experts per token (all float64, on the layer's device). Without
+            a router (constant gates) every expert counts as selected with its constant gate.
+        """
+        if self._stats is None:
+            return None
+        tokens = self._stats['tokens'].clamp(min=1)
+        return dict(counts=self._stats['counts'].clone(), tokens=self._stats['tokens'].clone(),
+                    sparse_mass=self._stats['sparse_mass'] / tokens,
+                    shared_mass=self._stats['shared_mass'] / tokens)
+
+    def reset_routing_stats(self) -> None:
+        self._stats = None
+
+    def extra_repr(self) -> str:
+        return (f'in_features={self.in_features}, out_features={self.out_features}, '
+                f'num_tasks={self.num_tasks}, num_experts={self.num_experts}, '
+                f'top_k={self.top_k}, num_shared={self.num_shared}, rank={self.rank}, '
+                f'alpha={self.alpha:g}, shared_gating={self.shared_gating!r}')

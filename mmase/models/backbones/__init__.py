@@ -1,0 +1,4 @@
+"""Backbones: map ``(images, task)`` to feature maps; they know nothing of datasets."""
+from .ase_vit import ARCH_SETTINGS, ASEViT, resize_pos_embed
+
+__all__ = ['ARCH_SETTINGS', 'ASEViT', 'resize_pos_embed']

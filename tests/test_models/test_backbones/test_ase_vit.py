@@ -1,0 +1,329 @@
+"""ASEViT: timm equivalence, freezing, batched multi-task, load balancing, routing stats, errors."""
+import pytest
+import torch
+import torch.nn as nn
+from mmseg.registry import MODELS
+from timm.models.vision_transformer import VisionTransformer
+
+from mmase.models.adapters import MoELoRALinear
+from mmase.models.backbones import ASEViT, resize_pos_embed
+
+TINY = dict(embed_dims=32, num_layers=2, num_heads=2)
+TASKS = ('semseg', 'sal', 'normals')
+
+
+def tiny_vit(**kwargs):
+    cfg = dict(arch=dict(TINY), img_size=32, patch_size=8, out_indices=(0, 1), tasks=TASKS,
+               adapter=dict(num_experts=4, top_k=2, num_shared=1, rank=2))
+    cfg.update(kwargs)
+    return ASEViT(**cfg)
+
+
+def randomise_adapters(model, seed=0):
+    """Nonzero B (a fresh adapter is the identity) so that tests see the experts."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, MoELoRALinear):
+                module.lora_B.copy_(0.1 * torch.randn(module.lora_B.shape, generator=generator))
+
+
+def timm_vit(depth=2, embed_dim=32, img_size=32, **kwargs):
+    torch.manual_seed(0)
+    return VisionTransformer(img_size=img_size, patch_size=8, embed_dim=embed_dim, depth=depth,
+                             num_heads=2, **kwargs).eval()
+
+
+def tokens(feature_map):
+    """(N, C, h, w) -> (N, h*w, C), the layout of timm's patch tokens."""
+    return feature_map.flatten(2).transpose(1, 2)
+
+
+@pytest.fixture
+def timm_checkpoint(tmp_path):
+    model = timm_vit()
+    path = tmp_path / 'tiny_vit.pth'
+    torch.save(model.state_dict(), path)
+    return model, str(path)
+
+
+def test_matches_timm_after_loading_its_state_dict(timm_checkpoint):
+    reference, path = timm_checkpoint
+    model = tiny_vit(pretrained=path).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = reference.forward_features(x)[:, 1:]  # final norm applied, cls dropped
+        outs = model(x, 'sal')
+    assert [tuple(o.shape) for o in outs] == [(2, 32, 4, 4), (2, 32, 4, 4)]
+    torch.testing.assert_close(tokens(outs[1]), expected, rtol=0, atol=1e-5)
+    randomise_adapters(model)  # with trained experts the features move away
+    with torch.no_grad():
+        assert (tokens(model(x, 'sal')[1]) - expected).abs().max() > 1e-3
+
+
+def test_other_input_size_resamples_pos_embed_like_timm(timm_checkpoint):
+    reference, path = timm_checkpoint
+    dynamic = timm_vit(dynamic_img_size=True)
+    dynamic.load_state_dict(reference.state_dict())
+    model = tiny_vit(pretrained=path).eval()
+    x = torch.randn(1, 3, 48, 40)
+    with torch.no_grad():
+        out = model(x, 'semseg')[1]
+        expected = dynamic.forward_features(x)[:, 1:]
+    assert out.shape == (1, 32, 6, 5)
+    torch.testing.assert_close(tokens(out), expected, rtol=0, atol=1e-5)
+
+
+def test_checkpoint_pos_embed_resampled_to_training_grid(timm_checkpoint):
+    reference, path = timm_checkpoint  # 4x4 grid
+    model = tiny_vit(pretrained=path, img_size=48)  # 6x6 grid
+    expected = resize_pos_embed(reference.pos_embed.detach(), (6, 6), (4, 4))
+    assert model.pos_embed.shape == (1, 37, 32)
+    torch.testing.assert_close(model.pos_embed.detach(), expected)
+
+
+def test_loads_timm_vit_small_patch16_224_state_dict(tmp_path):
+    import timm
+    reference = timm.create_model('vit_small_patch16_224', pretrained=False).eval()
+    path = tmp_path / 'vit_small_patch16_224.pth'
+    torch.save(reference.state_dict(), path)
+    model = ASEViT(arch='vit-s', img_size=224, patch_size=16, out_indices=(3, 11),
+                   tasks=('semseg', ), adapter=dict(targets=('qkv', ), blocks=(0, )),
+                   pretrained=str(path)).eval()
+    x = torch.randn(1, 3, 64, 48)  # another size: pos_embed resampled at forward
+    reference.set_input_size(img_size=(64, 48))
+    with torch.no_grad():
+        out = model(x, 'semseg')[1]
+        expected = reference.forward_features(x)[:, 1:]
+    assert out.shape == (1, 384, 4, 3)
+    torch.testing.assert_close(tokens(out), expected, rtol=0, atol=1e-4)
+
+
+def test_final_norm_off_gives_the_raw_block_output(timm_checkpoint):
+    reference, path = timm_checkpoint
+    reference.norm = nn.Identity()
+    model = tiny_vit(pretrained=path, final_norm=False).eval()
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(tokens(model(x, 'semseg')[1]),
+                                   reference.forward_features(x)[:, 1:], rtol=0, atol=1e-5)
+
+
+def test_pretrained_errors(tmp_path, timm_checkpoint):
+    missing = str(tmp_path / 'nowhere.pth')
+    with pytest.raises(FileNotFoundError, match='nowhere.pth'):
+        tiny_vit(pretrained=missing)
+    deeper = tmp_path / 'deeper.pth'
+    torch.save(timm_vit(depth=3).state_dict(), deeper)
+    with pytest.raises(ValueError, match=r"unexpected keys \['blocks.2.attn.proj.bias'"):
+        tiny_vit(pretrained=str(deeper))
+    with pytest.raises(ValueError, match=r"missing keys \['blocks.2.attn.proj.bias'"):
+        tiny_vit(pretrained=timm_checkpoint[1], arch=dict(TINY, num_layers=3))
+    wider = tmp_path / 'wider.pth'
+    torch.save(timm_vit(embed_dim=48).state_dict(), wider)
+    with pytest.raises(ValueError, match=r'shape mismatch in cls_token: checkpoint \(1, 1, 48\)'):
+        tiny_vit(pretrained=str(wider))
+    odd = timm_vit().state_dict()
+    odd['pos_embed'] = odd['pos_embed'][:, :13]
+    torch.save(odd, tmp_path / 'odd.pth')
+    with pytest.raises(ValueError, match='not 1 class token \\+ a square grid'):
+        tiny_vit(pretrained=str(tmp_path / 'odd.pth'))
+
+
+def test_gradients_reach_exactly_the_trainable_parameters():
+    model = tiny_vit(trainable=('norm', ))
+    randomise_adapters(model)
+    model.train()
+    outs = model.forward_tasks(torch.randn(2, 3, 32, 32))
+    sum(o.sum() for feats in outs.values() for o in feats).backward()
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    with_grad = {n for n, p in model.named_parameters() if p.grad is not None}
+    assert trainable == with_grad
+    expected = {f'blocks.{b}.{layer}.{p}' for b in range(2)
+                for layer in ('attn.qkv', 'attn.proj', 'mlp.fc1', 'mlp.fc2')
+                for p in ('lora_A', 'lora_B', 'router.weight')}
+    expected |= {f'blocks.{b}.norm{i}.{p}' for b in range(2) for i in (1, 2)
+                 for p in ('weight', 'bias')} | {'norm.weight', 'norm.bias'}
+    assert trainable == expected
+    assert all(torch.count_nonzero(model.get_parameter(n).grad) > 0 for n in trainable)
+
+
+def test_train_keeps_base_frozen():
+    model = tiny_vit()
+    weight = model.blocks[0].attn.qkv.base_layer.weight
+    assert not weight.requires_grad and not model.pos_embed.requires_grad
+    weight.requires_grad_(True)
+    model.train()
+    assert not weight.requires_grad
+    assert model.blocks[0].attn.qkv.lora_A.requires_grad
+
+
+def test_batched_multitask_equals_sequential():
+    torch.manual_seed(0)
+    model = tiny_vit()
+    randomise_adapters(model)
+    model.eval()
+    x = torch.randn(2, 3, 32, 32)
+    batched = model.forward_tasks(x)
+    batched_grads = torch.autograd.grad(sum((i + 1) * feats[1].sum() for i, feats in
+                                            enumerate(batched.values())),
+                                        [model.blocks[1].mlp.fc1.router.weight])
+    model.multitask_mode = 'sequential'
+    sequential = model.forward_tasks(x)
+    sequential_grads = torch.autograd.grad(sum((i + 1) * feats[1].sum() for i, feats in
+                                               enumerate(sequential.values())),
+                                           [model.blocks[1].mlp.fc1.router.weight])
+    assert list(batched) == list(sequential) == list(TASKS)
+    for task in TASKS:
+        for got, want in zip(batched[task], sequential[task]):
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(batched_grads[0], sequential_grads[0], rtol=1e-4, atol=1e-5)
+    # tasks differ from each other once the experts are trained
+    assert (batched['semseg'][1] - batched['sal'][1]).abs().max() > 1e-3
+    # a subset, in the caller's order
+    subset = model.forward_tasks(x, ('normals', 'semseg'))
+    assert list(subset) == ['normals', 'semseg']
+    with pytest.raises(ValueError, match="task 'depth' is not available here"):
+        model.forward_tasks(x, ('depth', ))
+
+
+def test_load_balance_losses_collected_per_task():
+    # One adapted layer with zero router weights: all logits equal, so every P_i = 1/E and
+    # E * sum_i f_i P_i = sum_i f_i = 1 exactly; the weighted loss is the weight.
+    model = tiny_vit(adapter=dict(num_experts=4, top_k=2, num_shared=1, rank=2,
+                                  targets=('qkv', ), blocks=(0, ), load_balance_weight=0.5))
+    nn.init.zeros_(model.blocks[0].attn.qkv.router.weight)
+    x = torch.randn(2, 3, 32, 32)
+    model.eval()
+    model.forward_tasks(x)
+    assert model.pop_aux_losses() == {}  # eval: nothing recorded
+    model.train()
+    model.forward_tasks(x, ('semseg', 'normals'))
+    losses = model.pop_aux_losses()
+    assert sorted(losses) == ['loss_lb_normals', 'loss_lb_semseg']
+    for value in losses.values():
+        assert value.item() == pytest.approx(0.5)
+    assert model.pop_aux_losses() == {}  # cleared
+    model.forward(x, 'sal')
+    model.forward(x, 'sal')
+    losses = model.pop_aux_losses()
+    assert list(losses) == ['loss_lb_sal'] and losses['loss_lb_sal'].item() == pytest.approx(0.5)
+
+
+def test_load_balance_loss_trains_the_routers():
+    model = tiny_vit(adapter=dict(num_experts=4, top_k=1, num_shared=0, rank=2,
+                                  shared_gating='none', load_balance_weight=0.01))
+    model.train()
+    model(torch.randn(2, 3, 32, 32), 'normals')
+    loss = model.pop_aux_losses()['loss_lb_normals']
+    loss.backward()
+    grad = model.blocks[1].mlp.fc2.router.weight.grad
+    assert loss.item() > 0
+    assert torch.count_nonzero(grad[TASKS.index('normals')]) > 0
+    assert torch.count_nonzero(grad[TASKS.index('semseg')]) == 0
+
+
+def test_no_load_balance_by_default():
+    model = tiny_vit().train()
+    model.forward_tasks(torch.randn(1, 3, 32, 32))
+    assert model.pop_aux_losses() == {}
+
+
+def test_routing_stats_off_by_default_and_on_demand():
+    model = tiny_vit().eval()
+    x = torch.randn(2, 3, 32, 32)
+    model.forward_tasks(x)
+    assert model.routing_stats() == {}
+    assert all(m._stats is None for m in model.modules() if isinstance(m, MoELoRALinear))
+    model.record_routing = True
+    model.forward_tasks(x, ('semseg', 'sal'))
+    stats = model.routing_stats()
+    assert sorted(stats) == ['sal', 'semseg']
+    assert sorted(stats['sal']) == sorted(f'blocks.{b}.{layer}' for b in range(2)
+                                          for layer in ('attn.qkv', 'attn.proj', 'mlp.fc1',
+                                                        'mlp.fc2'))
+    layer = stats['sal']['blocks.1.mlp.fc2']
+    assert layer['tokens'] == 2 * 17  # 2 images x (16 patches + cls)
+    assert layer['counts'].shape == (4, ) and layer['counts'].sum().item() == 2 * 17 * 2
+    assert layer['selection_rate'].sum().item() == pytest.approx(2.0)  # top_k
+    assert layer['sparse_mass'] + layer['shared_mass'] == pytest.approx(1.0)  # adaptive
+    assert 0 < layer['shared_mass'] < 1
+    model.reset_routing_stats()
+    assert model.routing_stats() == {}
+    model.record_routing = False
+    model(x, 'semseg')
+    assert model.routing_stats() == {}
+
+
+def test_fixed_gating_shared_mass_is_num_shared():
+    model = tiny_vit(adapter=dict(num_experts=4, top_k=2, num_shared=2, rank=1,
+                                  shared_gating='fixed'), record_routing=True).eval()
+    model(torch.randn(1, 3, 32, 32), 'semseg')
+    layer = model.routing_stats()['semseg']['blocks.0.attn.qkv']
+    assert layer['shared_mass'] == pytest.approx(2.0)
+    assert layer['sparse_mass'] == pytest.approx(1.0)
+
+
+def test_build_from_registry_and_select_layers():
+    model = MODELS.build(dict(type='ASEViT', arch=dict(TINY, mlp_ratio=2.0), img_size=(32, 48),
+                              patch_size=16, out_indices=-1, tasks=('semseg', ),
+                              adapter=dict(num_experts=1, top_k=1, num_shared=0, rank=2,
+                                           shared_gating='none', targets=('fc1', ),
+                                           blocks=(1, ))))
+    assert model.task_conditioned
+    assert model.adapter_names == ['blocks.1.mlp.fc1']
+    assert isinstance(model.blocks[1].mlp.fc1, MoELoRALinear)
+    assert model.blocks[1].mlp.fc1.router is None  # plain LoRA
+    assert isinstance(model.blocks[0].mlp.fc1, nn.Linear)
+    assert model.blocks[1].mlp.fc1.base_layer.out_features == 64
+    outs = model(torch.randn(1, 3, 32, 48), 'semseg')
+    assert len(outs) == 1 and outs[0].shape == (1, 32, 2, 3)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trainable == 2 * (32 + 64)
+
+
+def test_named_architectures():
+    model = ASEViT(arch='vit-t', img_size=32, patch_size=16, out_indices=(3, 11),
+                   tasks=('semseg', ), adapter=None)
+    assert (model.embed_dims, model.num_layers, len(model.blocks)) == (192, 12, 12)
+    assert model.blocks[0].attn.num_heads == 3
+    assert not any(p.requires_grad for p in model.parameters())  # no adapters, no patterns
+    assert model.out_indices == (3, 11)
+
+
+def test_unknown_task_at_forward():
+    model = tiny_vit()
+    with pytest.raises(KeyError, match="task 'edge' is not one of"):
+        model(torch.randn(1, 3, 32, 32), 'edge')
+
+
+@pytest.mark.parametrize('kwargs,error,message', [
+    (dict(adapter=dict(num_experts=3, top_k=4)), ValueError,
+     'adapter.top_k=4 exceeds adapter.num_experts=3'),
+    (dict(adapter=dict(rank=0)), ValueError, 'adapter.rank=0 must be >= 1'),
+    (dict(adapter=dict(targets=('qkv', 'fc3'))), ValueError,
+     "adapter.targets: unknown layer 'fc3'"),
+    (dict(adapter=dict(targets=())), ValueError, 'adapter.targets is empty'),
+    (dict(adapter=dict(shared_gating='soft')), ValueError,
+     "adapter.shared_gating='soft' is not one of"),
+    (dict(adapter=dict(shared_gating='none', num_shared=1)), ValueError,
+     'adapter.num_shared=1'),
+    (dict(adapter=dict(experts=4)), ValueError, r"adapter: unknown keys \['experts'\]"),
+    (dict(adapter=dict(blocks=(0, 2))), ValueError, 'adapter.blocks: 2 is not a block index'),
+    (dict(adapter=dict(num_experts=1, top_k=1, num_shared=0, shared_gating='none',
+                       load_balance_weight=0.1)), ValueError, 'needs a router'),
+    (dict(adapter=dict(load_balance_weight=-1)), ValueError, 'load_balance_weight=-1'),
+    (dict(tasks=('semseg', 'segm')), ValueError, "unknown task 'segm'"),
+    (dict(tasks=()), ValueError, 'at least one task'),
+    (dict(tasks=('sal', 'sal')), ValueError, 'repeated task'),
+    (dict(arch='vit-xl'), ValueError, "arch='vit-xl' is not one of"),
+    (dict(arch=dict(embed_dims=32, num_layers=2)), ValueError, r"missing keys \['num_heads'\]"),
+    (dict(arch=dict(TINY, num_heads=3)), ValueError, 'not divisible by arch.num_heads=3'),
+    (dict(out_indices=(0, 2)), ValueError, 'out_indices: 2 is not a block index'),
+    (dict(trainable=('nrom', )), ValueError, "trainable: pattern 'nrom' matches no parameter"),
+    (dict(multitask_mode='parallel'), ValueError, "multitask_mode='parallel' is not one of"),
+    (dict(img_size=4), ValueError, 'smaller than patch_size'),
+])
+def test_build_errors(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        tiny_vit(**kwargs)

@@ -1,0 +1,79 @@
+"""tools/analysis/count_params.py on a tiny ASEViT config written to a tmp dir."""
+import importlib.util
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOL = osp.join(ROOT, 'tools', 'analysis', 'count_params.py')
+
+CONFIG = """
+custom_imports = dict(imports=['mmase'], allow_failed_imports=False)
+default_scope = 'mmseg'
+model = dict(type='ASEViT', arch=dict(embed_dims=32, num_layers=2, num_heads=2), img_size=32,
+             patch_size=8, tasks=('semseg', 'sal'),
+             adapter=dict(num_experts=4, top_k=2, num_shared=1, rank=2))
+"""
+# Plain ViT (dim 32, MLP 128, 2 blocks, 4x4 patches + cls): patch conv 3*8*8*32 + 32 = 6176,
+# cls 32, pos 17*32 = 544, per block norms 2*64 + qkv 3168 + proj 1056 + fc1 4224 + fc2 4128
+# = 12704, final norm 64 -> 32224.
+BASE = 6176 + 32 + 544 + 2 * 12704 + 64
+# Adapters: (E+S) r (d_in + d_out) = 5*2*(128 + 64 + 160 + 160) = 5120 per block.
+ADAPTERS = 2 * 5120
+# Routers: T (E+S) d_in = 2*5*(32 + 32 + 32 + 128) = 2240 per block.
+ROUTERS = 2 * 2240
+
+
+@pytest.fixture(scope='module')
+def tool():
+    spec = importlib.util.spec_from_file_location('count_params_tool', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / 'tiny_ase_vit.py'
+    path.write_text(CONFIG)
+    return str(path)
+
+
+def test_counts_by_hand(tool, config, capsys):
+    rows = tool.main([config])
+    assert rows == [dict(config=config, total=BASE + ADAPTERS + ROUTERS,
+                         trainable=ADAPTERS + ROUTERS, adapters=ADAPTERS, routers=ROUTERS)]
+    out = capsys.readouterr().out
+    assert 'tiny_ase_vit.py' in out and f'{BASE + ADAPTERS + ROUTERS:,}' in out
+    assert f'{ADAPTERS:,}' in out and f'{ROUTERS:,}' in out
+
+
+def test_cfg_options_and_several_configs(tool, config, tmp_path):
+    other = tmp_path / 'other.py'
+    other.write_text(CONFIG.replace("'sal'", "'sal', 'edge'"))
+    rows = tool.main([config, str(other), '--cfg-options', 'model.adapter.rank=4',
+                      'model.trainable=[norm]'])
+    norms = 2 * 2 * 64 + 64
+    assert rows[0]['adapters'] == 2 * ADAPTERS
+    assert rows[0]['routers'] == ROUTERS
+    assert rows[0]['trainable'] == 2 * ADAPTERS + ROUTERS + norms
+    assert rows[1]['routers'] == ROUTERS * 3 // 2  # three task routers
+    assert rows[1]['total'] == BASE + 2 * ADAPTERS + ROUTERS * 3 // 2
+
+
+def test_missing_config(tool, tmp_path):
+    with pytest.raises(FileNotFoundError, match='nope.py'):
+        tool.main([str(tmp_path / 'nope.py')])
+
+
+def test_command_line_json(config):
+    env = dict(os.environ, PYTHONWARNINGS='ignore')
+    proc = subprocess.run([sys.executable, TOOL, config, '--json'], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert rows[0]['adapters'] == ADAPTERS and rows[0]['total'] == BASE + ADAPTERS + ROUTERS

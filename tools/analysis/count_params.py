@@ -1,0 +1,98 @@
+"""Print parameter counts (total, trainable, adapters, routers) of the models of configs.
+
+Builds ``cfg.model`` from each config (mmase imported, default scope from the config or
+'mmseg'), without loading any checkpoint into it beyond what the config's modules do at build
+(e.g. ``ASEViT(pretrained=...)``). Columns:
+
+- ``total``: every parameter.
+- ``trainable``: ``requires_grad`` parameters after build (frozen base weights excluded).
+- ``adapters``: LoRA expert weights: parameters named ``lora_*`` and any other parameter of
+  a module wrapping a ``base_layer`` (the base layer's own weights and routers excluded).
+- ``routers``: parameters with ``router`` in their name.
+
+Example::
+
+    python tools/analysis/count_params.py \\
+        configs/ase/ase_vit-s16_16-3-1-4_40k_pascal-mt-512x512.py \\
+        configs/ase/ase_vit-s16_64-12-4-1_40k_pascal-mt-512x512.py \\
+        --cfg-options model.backbone.pretrained=None
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+from typing import Dict, List, Sequence
+
+import torch.nn as nn
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+from prettytable import PrettyTable
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # run from a clone
+import mmase  # noqa: E402,F401  (registers the modules)
+from mmseg.registry import MODELS  # noqa: E402
+
+COLUMNS = ('total', 'trainable', 'adapters', 'routers')
+
+
+def count_parameters(model: nn.Module) -> Dict[str, int]:
+    """Parameter counts of ``model`` by the categories in the module docstring."""
+    adapter_names = set()
+    for prefix, module in model.named_modules():
+        if isinstance(getattr(module, 'base_layer', None), nn.Module):
+            for name, _ in module.named_parameters():
+                if not name.startswith('base_layer.'):
+                    adapter_names.add(f'{prefix}.{name}' if prefix else name)
+    counts = dict.fromkeys(COLUMNS, 0)
+    for name, param in model.named_parameters():
+        counts['total'] += param.numel()
+        if param.requires_grad:
+            counts['trainable'] += param.numel()
+        if 'router' in name:
+            counts['routers'] += param.numel()
+        elif 'lora_' in name or name in adapter_names:
+            counts['adapters'] += param.numel()
+    return counts
+
+
+def build_model(config: str, cfg_options: dict = None) -> nn.Module:
+    """Build ``cfg.model`` of ``config`` (a path) with ``cfg_options`` merged in."""
+    if not osp.isfile(config):
+        raise FileNotFoundError(f'config file not found: {config}')
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if 'model' not in cfg:
+        raise KeyError(f'{config} has no `model`')
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    return MODELS.build(cfg.model)
+
+
+def main(argv: Sequence[str] = None) -> List[Dict]:
+    parser = argparse.ArgumentParser(description='Count model parameters of configs')
+    parser.add_argument('configs', nargs='+', help='config files')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of every config, key=value (xxx=yyy format)')
+    parser.add_argument('--json', action='store_true', help='print JSON rows instead')
+    args = parser.parse_args(argv)
+
+    rows = []
+    for config in args.configs:
+        counts = count_parameters(build_model(config, args.cfg_options))
+        rows.append(dict(config=config, **counts))
+    if args.json:
+        print(json.dumps(rows))
+        return rows
+    table = PrettyTable(['config', *COLUMNS, 'trainable %'])
+    table.align = 'r'
+    table.align['config'] = 'l'
+    for row in rows:
+        share = 100.0 * row['trainable'] / max(row['total'], 1)
+        table.add_row([osp.basename(row['config'])] + [f'{row[c]:,}' for c in COLUMNS] +
+                      [f'{share:.2f}'])
+    print(table)
+    return rows
+
+
+if __name__ == '__main__':
+    main()
