@@ -15,7 +15,6 @@ import json
 import os.path as osp
 import sys
 
-import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import Evaluator

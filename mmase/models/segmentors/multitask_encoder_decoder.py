@@ -1,7 +1,6 @@
 """One backbone, one decode head per task: the multi-task segmentor."""
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.structures import PixelData
