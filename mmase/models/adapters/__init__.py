@@ -1,11 +1,16 @@
-"""Parameter-efficient adapters: they see a tensor and a task index, nothing of ViTs or tasks."""
+"""Parameter-efficient adapters and MLP-level expert layers: they see a tensor and a task index,
+nothing of ViTs or tasks' names."""
+from .fgmoe import FGMoE, check_fgmoe_args
 from .inject import wrap_linears
 from .lora import LoRALinear
-from .moe_lora import (GATING_MODES, MoELoRALinear, check_moe_lora_args, load_balance_loss,
+from .moe_lora import (GATING_MODES, MoELoRALinear, check_int_arg, check_moe_lora_args,
                        moe_gates)
-from .routers import TaskRouter, check_task_index
+from .routers import RoutingBookkeeping, TaskRouter, check_task_index, load_balance_loss
+from .task_moe import TASK_MOE_GATE_NORMS, TASK_MOE_GATINGS, TaskMoE, check_task_moe_args
 
 __all__ = [
-    'GATING_MODES', 'LoRALinear', 'MoELoRALinear', 'TaskRouter', 'check_moe_lora_args',
-    'check_task_index', 'load_balance_loss', 'moe_gates', 'wrap_linears'
+    'FGMoE', 'GATING_MODES', 'LoRALinear', 'MoELoRALinear', 'RoutingBookkeeping',
+    'TASK_MOE_GATE_NORMS', 'TASK_MOE_GATINGS', 'TaskMoE', 'TaskRouter', 'check_fgmoe_args',
+    'check_int_arg', 'check_moe_lora_args', 'check_task_index', 'check_task_moe_args',
+    'load_balance_loss', 'moe_gates', 'wrap_linears'
 ]

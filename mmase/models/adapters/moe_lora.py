@@ -33,13 +33,22 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .routers import TaskIndex, TaskRouter, check_task_index
+from .routers import RoutingBookkeeping, TaskIndex, TaskRouter, check_task_index
 
 GATING_MODES = ('adaptive', 'fixed', 'none')
 
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_int_arg(name: str, value, low: int, prefix: str = '') -> None:
+    """Raise unless ``value`` is an int (not a bool) ``>= low``; the message names
+    ``{prefix}{name}``, e.g. ``'adapter.rank=0 must be >= 1'``."""
+    if not _is_int(value):
+        raise TypeError(f'{prefix}{name} must be an int, got {value!r}')
+    if value < low:
+        raise ValueError(f'{prefix}{name}={value} must be >= {low}')
 
 
 def check_moe_lora_args(num_experts: int, top_k: int, num_shared: int, rank: int,
@@ -58,10 +67,7 @@ def check_moe_lora_args(num_experts: int, top_k: int, num_shared: int, rank: int
     """
     for name, value, low in (('num_experts', num_experts, 1), ('top_k', top_k, 1),
                              ('num_shared', num_shared, 0), ('rank', rank, 1)):
-        if not _is_int(value):
-            raise TypeError(f'{prefix}{name} must be an int, got {value!r}')
-        if value < low:
-            raise ValueError(f'{prefix}{name}={value} must be >= {low}')
+        check_int_arg(name, value, low, prefix)
     if top_k > num_experts:
         raise ValueError(f'{prefix}top_k={top_k} exceeds {prefix}num_experts={num_experts}')
     if shared_gating not in GATING_MODES:
@@ -231,40 +237,7 @@ class _MoELoRAFunction(torch.autograd.Function):
                 None, None, None)
 
 
-def load_balance_loss(logits: torch.Tensor, top_idx: Optional[torch.Tensor], num_experts: int,
-                      group: Optional[torch.Tensor] = None,
-                      num_groups: int = 1) -> torch.Tensor:
-    """Switch-Transformer load-balancing loss over the sparse experts, per task.
-
-    ``loss = E * sum_i f_i * P_i`` with ``f_i`` the fraction of top-k selections that went to
-    expert ``i`` (so ``sum_i f_i = 1``) and ``P_i`` the mean softmax probability of expert ``i``
-    over the ``E`` sparse logits. It is 1 for perfectly uniform routing and ``E`` when one expert
-    takes everything (Fedus et al., 2021, Eq. 4, with top-k counts normalised by k).
-
-    Args:
-        logits (Tensor): ``(M, E + S)`` router logits (tokens flattened).
-        top_idx (Tensor | None): ``(M, k)`` selected experts (None: all ``E`` selected).
-        num_experts (int): ``E``.
-        group (Tensor, optional): ``(M,)`` task index of every token; None = one group.
-        num_groups (int): Number of groups ``T`` when ``group`` is given.
-
-    Returns:
-        Tensor: ``(T,)`` loss per group (0 for groups without tokens); ``(1,)`` without groups.
-    """
-    probs = torch.softmax(logits[:, :num_experts].float(), -1)
-    if top_idx is None:
-        select = torch.full_like(probs, 1.0 / num_experts)
-    else:
-        select = torch.zeros_like(probs).scatter_(-1, top_idx, 1.0 / top_idx.shape[1])
-    if group is None:
-        return num_experts * (select.mean(0) * probs.mean(0)).sum().reshape(1)
-    tokens = torch.bincount(group, minlength=num_groups).clamp(min=1).to(probs.dtype)
-    f = probs.new_zeros(num_groups, num_experts).index_add_(0, group, select)
-    p = probs.new_zeros(num_groups, num_experts).index_add(0, group, probs)
-    return num_experts * (f * p).sum(-1) / tokens.square()
-
-
-class MoELoRALinear(nn.Module):
+class MoELoRALinear(RoutingBookkeeping, nn.Module):
     """A frozen linear layer plus a task-routed mixture of LoRA experts (ASE, Sec. 3).
 
     The wrapped layer is kept as ``base_layer`` and frozen; the adapter adds
@@ -286,8 +259,8 @@ class MoELoRALinear(nn.Module):
             None means ``alpha = rank`` (scale 1). Default: None.
         shared_gating (str): ``'adaptive'`` | ``'fixed'`` | ``'none'``. Default: ``'adaptive'``.
         load_balance (bool): In training mode, compute the load-balancing loss of every forward
-            (see :func:`load_balance_loss`); fetch it with :meth:`pop_load_balance`.
-            Default: False.
+            (see :func:`~mmase.models.adapters.routers.load_balance_loss`); fetch it with
+            :meth:`pop_load_balance`. Default: False.
         record_routing (bool): Accumulate routing statistics (see :meth:`routing_stats`).
             Default: False.
 
@@ -335,9 +308,7 @@ class MoELoRALinear(nn.Module):
             self.in_features, num_experts + num_shared, num_tasks).to(**factory)
         self.reset_parameters()
 
-        self._lb_sum: Optional[torch.Tensor] = None  # (T,) summed losses (with grad)
-        self._lb_count: Optional[torch.Tensor] = None  # (T,) forwards that contributed
-        self._stats: Optional[Dict[str, torch.Tensor]] = None
+        self._init_bookkeeping()
 
     def reset_parameters(self) -> None:
         """A: kaiming-uniform (as ``nn.Linear``, per expert fan-in d_in); B: zeros."""
@@ -379,72 +350,19 @@ class MoELoRALinear(nn.Module):
         if top_idx.shape[1] == 0:
             top_idx = None
         if self.training and self.load_balance:
-            self._add_load_balance(logits, top_idx, task, x.shape[0])
+            self._add_load_balance(logits, top_idx, self.num_experts, task, x.shape[0])
         if self.record_routing:
             self._record(gates, top_idx, task, x.shape[0])
         return out.view(*lead_shape, self.out_features)
 
     # ----------------------------------------------------------------------------------------
-    # load balancing
-    def _token_groups(self, task: TaskIndex, batch_size: int, num_tokens: int):
-        if isinstance(task, int):
-            return None
-        return task.repeat_interleave(num_tokens // batch_size)
-
-    def _add_load_balance(self, logits, top_idx, task, batch_size) -> None:
-        group = self._token_groups(task, batch_size, logits.shape[0])
-        loss = load_balance_loss(logits, top_idx, self.num_experts, group, self.num_tasks)
-        if group is None:
-            count = logits.new_zeros(self.num_tasks, dtype=torch.float32)
-            count[task] = 1.0
-            loss_vec = count * loss
-        else:
-            count = (torch.bincount(task, minlength=self.num_tasks) > 0).float()
-            loss_vec = loss
-        if self._lb_sum is None:
-            self._lb_sum, self._lb_count = loss_vec, count
-        else:
-            self._lb_sum = self._lb_sum + loss_vec
-            self._lb_count = self._lb_count + count
-
-    def pop_load_balance(self) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
-        """Return and clear ``(loss_sum (T,), count (T,))`` accumulated since the last call.
-
-        ``loss_sum[t] / count[t]`` is the mean load-balancing loss of task ``t`` over the
-        forwards that saw it; None when nothing was recorded.
-        """
-        if self._lb_sum is None:
-            return None
-        result = (self._lb_sum, self._lb_count)
-        self._lb_sum = self._lb_count = None
-        return result
-
-    # ----------------------------------------------------------------------------------------
-    # routing statistics
-    @torch.no_grad()
-    def _record(self, gates, top_idx, task, batch_size) -> None:
-        num_tokens = gates.shape[0]
-        group = self._token_groups(task, batch_size, num_tokens)
-        if group is None:
-            group = gates.new_full((num_tokens, ), task, dtype=torch.long)
-        if self._stats is None:
-            zeros = gates.new_zeros
-            self._stats = dict(
-                counts=zeros(self.num_tasks, self.num_experts, dtype=torch.float64),
-                tokens=zeros(self.num_tasks, dtype=torch.float64),
-                sparse_mass=zeros(self.num_tasks, dtype=torch.float64),
-                shared_mass=zeros(self.num_tasks, dtype=torch.float64))
-        stats = self._stats
-        if top_idx is None:
-            selected = gates.new_ones(num_tokens, self.num_experts, dtype=torch.float64)
-        else:
-            selected = gates.new_zeros(num_tokens, self.num_experts,
-                                       dtype=torch.float64).scatter_(-1, top_idx, 1.0)
-        gates = gates.double()
-        stats['counts'].index_add_(0, group, selected)
-        stats['tokens'].index_add_(0, group, torch.ones_like(gates[:, 0]))
-        stats['sparse_mass'].index_add_(0, group, gates[:, :self.num_experts].sum(-1))
-        stats['shared_mass'].index_add_(0, group, gates[:, self.num_experts:].sum(-1))
+    # load balancing and routing statistics (see RoutingBookkeeping)
+    def _record(self, gates: torch.Tensor, top_idx: Optional[torch.Tensor], task: TaskIndex,
+                batch_size: int) -> None:
+        """Record selections and the sparse / shared gate mass of ``gates`` ``(M, E + S)``."""
+        self._record_routing(top_idx, self.num_experts, task, batch_size, gates.shape[0],
+                             gates.device, sparse_mass=gates[:, :self.num_experts].sum(-1),
+                             shared_mass=gates[:, self.num_experts:].sum(-1))
 
     def routing_stats(self) -> Optional[Dict[str, torch.Tensor]]:
         """Routing statistics recorded while ``record_routing`` was on, or None.
@@ -455,15 +373,7 @@ class MoELoRALinear(nn.Module):
             the sparse / shared experts per token (all float64, on the layer's device). Without
             a router (constant gates) every expert counts as selected with its constant gate.
         """
-        if self._stats is None:
-            return None
-        tokens = self._stats['tokens'].clamp(min=1)
-        return dict(counts=self._stats['counts'].clone(), tokens=self._stats['tokens'].clone(),
-                    sparse_mass=self._stats['sparse_mass'] / tokens,
-                    shared_mass=self._stats['shared_mass'] / tokens)
-
-    def reset_routing_stats(self) -> None:
-        self._stats = None
+        return super().routing_stats()
 
     def extra_repr(self) -> str:
         return (f'in_features={self.in_features}, out_features={self.out_features}, '

@@ -1,13 +1,18 @@
-"""Task-specific linear routers for mixture-of-experts adapters.
+"""Task-specific routers and the routing bookkeeping shared by every routed layer.
 
 ASE (Li et al., 2025, "Adaptive Shared Experts with LoRA-Based Mixture of Experts for
 Multi-Task Learning", Sec. 3) gives every task its own router: a bias-free linear map from a
 token to one logit per expert (sparse experts first, then shared experts). The routers of all
 tasks are stored as one ``(T, num_logits, in_features)`` tensor so that a batch mixing tasks
 (one task index per sample) is routed with a single batched matmul.
+
+Also here, because every routed layer of the family (LoRA experts, FGMoE slices, Task-MoE
+FFN experts) needs them: the Switch load-balancing loss (:func:`load_balance_loss`) and
+:class:`RoutingBookkeeping`, the mixin that accumulates that loss per task and records routing
+statistics.
 """
 import math
-from typing import Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -87,3 +92,155 @@ class TaskRouter(nn.Module):
     def extra_repr(self) -> str:
         return (f'in_features={self.in_features}, num_logits={self.num_logits}, '
                 f'num_tasks={self.num_tasks}')
+
+
+def load_balance_loss(logits: torch.Tensor, top_idx: Optional[torch.Tensor], num_experts: int,
+                      group: Optional[torch.Tensor] = None,
+                      num_groups: int = 1) -> torch.Tensor:
+    """Switch-Transformer load-balancing loss over the sparse experts, per task.
+
+    ``loss = E * sum_i f_i * P_i`` with ``f_i`` the fraction of top-k selections that went to
+    expert ``i`` (so ``sum_i f_i = 1``) and ``P_i`` the mean softmax probability of expert ``i``
+    over the ``E`` sparse logits. It is 1 for perfectly uniform routing and ``E`` when one expert
+    takes everything (Fedus et al., 2021, Eq. 4, with top-k counts normalised by k).
+
+    Args:
+        logits (Tensor): ``(M, E + S)`` router logits (tokens flattened); columns past ``E``
+            (shared experts, gates of other kinds) are ignored.
+        top_idx (Tensor | None): ``(M, k)`` selected experts (None: all ``E`` selected).
+        num_experts (int): ``E``.
+        group (Tensor, optional): ``(M,)`` task index of every token; None = one group.
+        num_groups (int): Number of groups ``T`` when ``group`` is given.
+
+    Returns:
+        Tensor: ``(T,)`` loss per group (0 for groups without tokens); ``(1,)`` without groups.
+    """
+    probs = torch.softmax(logits[:, :num_experts].float(), -1)
+    if top_idx is None:
+        select = torch.full_like(probs, 1.0 / num_experts)
+    else:
+        select = torch.zeros_like(probs).scatter_(-1, top_idx, 1.0 / top_idx.shape[1])
+    if group is None:
+        return num_experts * (select.mean(0) * probs.mean(0)).sum().reshape(1)
+    tokens = torch.bincount(group, minlength=num_groups).clamp(min=1).to(probs.dtype)
+    f = probs.new_zeros(num_groups, num_experts).index_add_(0, group, select)
+    p = probs.new_zeros(num_groups, num_experts).index_add(0, group, probs)
+    return num_experts * (f * p).sum(-1) / tokens.square()
+
+
+class RoutingBookkeeping:
+    """Mixin of routed layers: per-task load-balancing losses and routing statistics.
+
+    The host module sets ``num_tasks`` (int), ``load_balance`` (bool) and ``record_routing``
+    (bool), calls :meth:`_init_bookkeeping` in ``__init__`` and, in ``forward``, calls
+    :meth:`_add_load_balance` (training with ``load_balance``) and :meth:`_record_routing`
+    (with ``record_routing``). Callers read :meth:`pop_load_balance` and :meth:`routing_stats`.
+    A task index is an int for the whole batch or a LongTensor ``(N,)`` per sample; tokens are
+    flattened ``(M, ...)`` with ``M = N * tokens_per_sample``.
+    """
+
+    def _init_bookkeeping(self) -> None:
+        self._lb_sum: Optional[torch.Tensor] = None  # (T,) summed losses (with grad)
+        self._lb_count: Optional[torch.Tensor] = None  # (T,) forwards that contributed
+        self._stats: Optional[Dict[str, torch.Tensor]] = None
+
+    @staticmethod
+    def _token_groups(task: TaskIndex, batch_size: int,
+                      num_tokens: int) -> Optional[torch.Tensor]:
+        """``(M,)`` task index of every flattened token, or None for one int task."""
+        if isinstance(task, int):
+            return None
+        return task.repeat_interleave(num_tokens // batch_size)
+
+    # ----------------------------------------------------------------------------------------
+    # load balancing
+    def _add_load_balance(self, logits: torch.Tensor, top_idx: Optional[torch.Tensor],
+                          num_experts: int, task: TaskIndex, batch_size: int) -> None:
+        """Accumulate :func:`load_balance_loss` of ``logits`` ``(M, >= E)`` per task."""
+        group = self._token_groups(task, batch_size, logits.shape[0])
+        loss = load_balance_loss(logits, top_idx, num_experts, group, self.num_tasks)
+        if group is None:
+            count = logits.new_zeros(self.num_tasks, dtype=torch.float32)
+            count[task] = 1.0
+            loss_vec = count * loss
+        else:
+            count = (torch.bincount(task, minlength=self.num_tasks) > 0).float()
+            loss_vec = loss
+        if self._lb_sum is None:
+            self._lb_sum, self._lb_count = loss_vec, count
+        else:
+            self._lb_sum = self._lb_sum + loss_vec
+            self._lb_count = self._lb_count + count
+
+    def pop_load_balance(self) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+        """Return and clear ``(loss_sum (T,), count (T,))`` accumulated since the last call.
+
+        ``loss_sum[t] / count[t]`` is the mean load-balancing loss of task ``t`` over the
+        forwards that saw it; None when nothing was recorded.
+        """
+        if self._lb_sum is None:
+            return None
+        result = (self._lb_sum, self._lb_count)
+        self._lb_sum = self._lb_count = None
+        return result
+
+    # ----------------------------------------------------------------------------------------
+    # routing statistics
+    @torch.no_grad()
+    def _record_routing(self, top_idx: Optional[torch.Tensor], num_experts: int,
+                        task: TaskIndex, batch_size: int, num_tokens: int,
+                        device: torch.device, **masses: torch.Tensor) -> None:
+        """Count expert selections and sum per-token quantities, per task.
+
+        Args:
+            top_idx (Tensor | None): ``(M, k)`` selected experts; None = all ``num_experts``.
+            num_experts (int): Routed experts ``E`` (width of ``counts``).
+            task (int | Tensor): The forward's task index.
+            batch_size (int): ``N``.
+            num_tokens (int): ``M``.
+            device (torch.device): Where the statistics live (the layer's device).
+            **masses (Tensor): ``name -> (M,)`` per-token values (e.g. total gate weight of
+                the shared experts); :meth:`routing_stats` reports their mean per task.
+        """
+        group = self._token_groups(task, batch_size, num_tokens)
+        if group is None:
+            group = torch.full((num_tokens, ), task, dtype=torch.long, device=device)
+        if self._stats is None:
+            self._stats = dict(
+                counts=torch.zeros(self.num_tasks, num_experts, dtype=torch.float64,
+                                   device=device),
+                tokens=torch.zeros(self.num_tasks, dtype=torch.float64, device=device))
+            for name in masses:
+                self._stats[name] = torch.zeros(self.num_tasks, dtype=torch.float64,
+                                                device=device)
+        stats = self._stats
+        if top_idx is None:
+            selected = torch.ones(num_tokens, num_experts, dtype=torch.float64, device=device)
+        else:
+            selected = torch.zeros(num_tokens, num_experts, dtype=torch.float64,
+                                   device=device).scatter_(-1, top_idx, 1.0)
+        stats['counts'].index_add_(0, group, selected)
+        stats['tokens'].index_add_(0, group, selected.new_ones(num_tokens))
+        for name, value in masses.items():
+            stats[name].index_add_(0, group, value.double())
+
+    def routing_stats(self) -> Optional[Dict[str, torch.Tensor]]:
+        """Routing statistics recorded while ``record_routing`` was on, or None.
+
+        Returns:
+            dict: ``counts`` ``(T, E)`` times each routed expert was selected, ``tokens``
+            ``(T,)`` tokens routed, and for every recorded per-token quantity (the host layer
+            documents which: e.g. ``sparse_mass``, ``shared_mass``, ``global_mass``) its mean
+            per task ``(T,)``. All float64, on the layer's device.
+        """
+        if self._stats is None:
+            return None
+        tokens = self._stats['tokens'].clamp(min=1)
+        result = dict(counts=self._stats['counts'].clone(), tokens=self._stats['tokens'].clone())
+        for name, value in self._stats.items():
+            if name not in result:
+                result[name] = value / tokens
+        return result
+
+    def reset_routing_stats(self) -> None:
+        self._stats = None

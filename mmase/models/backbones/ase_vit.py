@@ -1,10 +1,18 @@
-"""Plain ViT with timm parameter names and task-routed LoRA-MoE adapters (ASE).
+"""Plain ViT with timm parameter names, task-routed LoRA-MoE adapters (ASE) and MLP experts.
 
 The ViT is built plainly (``patch_embed.proj``, ``cls_token``, ``pos_embed``,
 ``blocks.N.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2}``, ``norm``), so timm ViT state
-dicts load with a strict key check; then :func:`~mmase.models.adapters.wrap_linears` wraps the
-configured linears with :class:`~mmase.models.adapters.MoELoRALinear`. All base weights are
-frozen; adapters, routers and the ``trainable`` name patterns train.
+dicts load with a strict key check. Then, in this order:
+
+1. ``mlp_moe``: the MLPs of the chosen blocks become MLP-level expert layers built from the
+   (pretrained) ``fc1``/``fc2``: :class:`~mmase.models.adapters.FGMoE` (fine-grained slices,
+   shared slices, global expert) or :class:`~mmase.models.adapters.TaskMoE` (full-MLP experts
+   with task-aware routing);
+2. ``adapter``: :func:`~mmase.models.adapters.wrap_linears` wraps the configured linears with
+   :class:`~mmase.models.adapters.MoELoRALinear`.
+
+All base weights are frozen; adapters, expert layers (their trainable parts), routers and the
+``trainable`` name patterns train; ``frozen=True`` freezes everything.
 
 Adapters follow Li et al., 2025 (ASE, arXiv 2510.00570), Sec. 3: one router per task, top-k
 sparse LoRA experts plus shared experts gated jointly with them ('adaptive').
@@ -39,6 +47,10 @@ TARGET_LAYERS = {'qkv': 'attn.qkv', 'proj': 'attn.proj', 'fc1': 'mlp.fc1', 'fc2'
 ADAPTER_DEFAULTS = dict(num_experts=16, top_k=3, num_shared=1, rank=4, alpha=None,
                         shared_gating='adaptive', targets=('qkv', 'proj', 'fc1', 'fc2'),
                         blocks=None, load_balance_weight=0.0)
+
+#: Keys of the ``mlp_moe`` dict handled by the backbone; the others go to the layer class
+#: (its ``CONFIG_DEFAULTS``).
+MLP_MOE_DEFAULTS = dict(blocks=None, load_balance_weight=0.0)
 
 MULTITASK_MODES = ('batched', 'sequential')
 
@@ -194,7 +206,18 @@ class ASEViT(BaseModule):
             ``shared_gating`` ('adaptive' | 'fixed' | 'none'), ``targets`` (('qkv', 'proj',
             'fc1', 'fc2')), ``blocks`` (None = all blocks, or block indices),
             ``load_balance_weight`` (0.0: off). ``num_experts=1, top_k=1, num_shared=0`` is
-            plain LoRA. None: no adapters (a frozen ViT; train via ``trainable``).
+            plain LoRA. None: no adapters. Adapters may not target ``fc1``/``fc2`` of blocks
+            whose MLP ``mlp_moe`` replaces.
+        mlp_moe (dict | None): MLP-level expert layers replacing the MLP of chosen blocks,
+            built from its pretrained ``fc1``/``fc2``. Keys: ``type`` (``'FGMoE'`` |
+            ``'TaskMoE'``, or any registered class with the same interface), ``blocks`` (None =
+            all blocks, or block indices, e.g. ``(1, 3, 5, 7, 9, 11)`` for every other block),
+            ``load_balance_weight`` (0.0: off), and the layer's own keys with their defaults:
+            FGMoE ``num_experts`` (16 slices, shared ones included), ``top_k`` (6),
+            ``num_shared`` (2), ``global_expert`` (True), ``task_specific_experts`` (True);
+            TaskMoE ``num_experts`` (8), ``top_k`` (2), ``gating`` ('task_router' |
+            'task_embedding'), ``gate_norm`` ('topk' | 'all'), ``init_noise`` (0.0).
+            Default: None (plain MLPs).
         pretrained (str, optional): Local path of a timm ViT state dict (``.pth``/``.pt`` or
             ``.safetensors``, optionally under a ``state_dict``/``model`` key). Keys must match
             the architecture exactly (the classifier ``head.*`` is dropped); ``pos_embed`` is
@@ -206,6 +229,11 @@ class ASEViT(BaseModule):
         trainable (Sequence[str]): Regular expressions (``re.search`` on parameter names)
             of extra parameters to train, e.g. ``('norm', )``. Each must match something.
             Default: ().
+        frozen (bool): Freeze the whole backbone, adapters, expert layers and routers included
+            (e.g. decoder-only fine-tuning of a model whose backbone was trained before and is
+            loaded from a checkpoint). Needs ``trainable=()`` and no load balancing. A plain
+            frozen encoder is ``adapter=None, mlp_moe=None`` (nothing to train without
+            ``trainable`` patterns). Default: False.
         multitask_mode (str): How :meth:`forward_tasks` runs several tasks: ``'batched'``
             (one pass with the batch repeated per task and a per-sample task index) or
             ``'sequential'`` (one pass per task). Default: ``'batched'``.
@@ -226,10 +254,12 @@ class ASEViT(BaseModule):
                  out_indices: Union[int, Sequence[int]] = -1,
                  tasks: Sequence[str] = ('semseg', ),
                  adapter: Optional[dict] = dict(),
+                 mlp_moe: Optional[dict] = None,
                  pretrained: Optional[str] = None,
                  drop_path_rate: float = 0.0,
                  final_norm: bool = True,
                  trainable: Sequence[str] = (),
+                 frozen: bool = False,
                  multitask_mode: str = 'batched',
                  record_routing: bool = False,
                  init_cfg: Optional[dict] = None):
@@ -250,7 +280,12 @@ class ASEViT(BaseModule):
             raise ValueError(f'multitask_mode={multitask_mode!r} is not one of {MULTITASK_MODES}')
         self.multitask_mode = multitask_mode
         self.final_norm = final_norm
-        self.adapter_cfg = self._parse_adapter(adapter)  # checked before any heavy work
+        # checked before any heavy work
+        self.adapter_cfg = self._parse_adapter(adapter)
+        self.mlp_hidden_dims = int(self.embed_dims * float(settings['mlp_ratio']))
+        self.mlp_moe_cfg = self._parse_mlp_moe(mlp_moe)
+        self._check_layers_apart()
+        self.frozen = self._parse_frozen(frozen, trainable)
 
         # 1. the plain ViT, timm names
         self.patch_embed = PatchEmbed(patch_size, self.embed_dims)
@@ -267,7 +302,26 @@ class ASEViT(BaseModule):
         if pretrained is not None:
             self.load_pretrained(pretrained)
 
-        # 2. adapters around the named linears
+        # 2. MLP-level expert layers built from the (pretrained) MLPs; record what they train
+        layer_trainable = set()
+        self.mlp_moe_names: List[str] = []
+        if self.mlp_moe_cfg is not None:
+            cfg = dict(self.mlp_moe_cfg)
+            layer_cls = cfg.pop('type')
+            blocks = cfg.pop('blocks')
+            weight = cfg.pop('load_balance_weight')
+            for index in blocks:
+                mlp = self.blocks[index].mlp
+                layer = layer_cls(mlp.fc1, mlp.fc2, mlp.act, num_tasks=len(self.tasks),
+                                  load_balance=weight > 0, record_routing=record_routing,
+                                  **cfg)
+                self.blocks[index].mlp = layer
+                name = f'blocks.{index}.mlp'
+                self.mlp_moe_names.append(name)
+                layer_trainable.update(f'{name}.{p}' for p, param in layer.named_parameters()
+                                       if param.requires_grad)
+
+        # 3. adapters around the named linears
         self.adapter_names: List[str] = []
         if self.adapter_cfg is not None:
             cfg = self.adapter_cfg
@@ -285,12 +339,15 @@ class ASEViT(BaseModule):
             self.adapter_names = wrap_linears(self, names, factory)
         self.load_balance_weight = 0.0 if self.adapter_cfg is None else float(
             self.adapter_cfg['load_balance_weight'])
+        self.mlp_moe_load_balance_weight = 0.0 if self.mlp_moe_cfg is None else float(
+            self.mlp_moe_cfg['load_balance_weight'])
         self._lb_tasks: List[str] = []
         self._record_routing = bool(record_routing)
 
-        # 3. what trains: adapters, routers and the `trainable` patterns
+        # 4. what trains: adapters, expert layers, routers and the `trainable` patterns
         self.trainable_patterns = tuple(trainable)
-        self._trainable_names = self._select_trainable()
+        self._trainable_names = set() if self.frozen else self._select_trainable(
+            layer_trainable)
         self._apply_freeze()
 
     # ------------------------------------------------------------------------------------------
@@ -307,6 +364,22 @@ class ASEViT(BaseModule):
         if len(set(result)) != len(result):
             raise ValueError(f'out_indices={tuple(out_indices)} repeats a block')
         return tuple(result)
+
+    def _parse_blocks(self, blocks, field: str) -> Tuple[int, ...]:
+        """``None`` (all blocks), an index or indices -> sorted non-negative indices."""
+        if blocks is None:
+            return tuple(range(self.num_layers))
+        blocks = (blocks, ) if isinstance(blocks, int) else tuple(blocks)
+        for index in blocks:
+            if not isinstance(index, int) or not -self.num_layers <= index < self.num_layers:
+                raise ValueError(f'{field}: {index!r} is not a block index of a '
+                                 f'{self.num_layers}-layer ViT')
+        return tuple(sorted({i % self.num_layers for i in blocks}))
+
+    @staticmethod
+    def _check_weight(weight, field: str) -> None:
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+            raise ValueError(f'{field}={weight!r} must be a number >= 0')
 
     def _parse_adapter(self, adapter: Optional[dict]) -> Optional[dict]:
         if adapter is None:
@@ -332,20 +405,9 @@ class ASEViT(BaseModule):
         if len(set(targets)) != len(targets):
             raise ValueError(f'adapter.targets={targets} repeats a layer')
         cfg['targets'] = targets
-        blocks = cfg['blocks']
-        if blocks is None:
-            blocks = tuple(range(self.num_layers))
-        else:
-            blocks = (blocks, ) if isinstance(blocks, int) else tuple(blocks)
-            for index in blocks:
-                if not isinstance(index, int) or not -self.num_layers <= index < self.num_layers:
-                    raise ValueError(f'adapter.blocks: {index!r} is not a block index of a '
-                                     f'{self.num_layers}-layer ViT')
-            blocks = tuple(sorted({i % self.num_layers for i in blocks}))
-        cfg['blocks'] = blocks
+        cfg['blocks'] = self._parse_blocks(cfg['blocks'], 'adapter.blocks')
         weight = cfg['load_balance_weight']
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-            raise ValueError(f'adapter.load_balance_weight={weight!r} must be a number >= 0')
+        self._check_weight(weight, 'adapter.load_balance_weight')
         constant_gates = cfg['num_experts'] == 1 and (cfg['num_shared'] == 0
                                                       or cfg['shared_gating'] == 'fixed')
         if weight > 0 and constant_gates:
@@ -353,6 +415,62 @@ class ASEViT(BaseModule):
                              f"num_experts=1 and shared_gating={cfg['shared_gating']!r} the "
                              f'gates are constant and no router is built')
         return cfg
+
+    def _parse_mlp_moe(self, mlp_moe: Optional[dict]) -> Optional[dict]:
+        """Check the ``mlp_moe`` dict; returns it with defaults, ``type`` resolved to a class."""
+        if mlp_moe is None:
+            return None
+        if not isinstance(mlp_moe, dict):
+            raise TypeError(f'mlp_moe must be a dict or None, got {type(mlp_moe).__name__}')
+        cfg = dict(mlp_moe)
+        if 'type' not in cfg:
+            raise ValueError("mlp_moe: missing key 'type' (e.g. 'FGMoE' or 'TaskMoE')")
+        layer_type = cfg.pop('type')
+        layer_cls = MODELS.get(layer_type) if isinstance(layer_type, str) else layer_type
+        if not isinstance(layer_cls, type) or not hasattr(layer_cls, 'CONFIG_DEFAULTS'):
+            raise ValueError(f'mlp_moe.type={layer_type!r} is not a registered MLP expert '
+                             f"layer (e.g. 'FGMoE', 'TaskMoE')")
+        known = {**MLP_MOE_DEFAULTS, **layer_cls.CONFIG_DEFAULTS}
+        unknown = sorted(set(cfg) - set(known))
+        if unknown:
+            raise ValueError(f'mlp_moe: unknown keys {unknown} for {layer_cls.__name__}; known '
+                             f"keys are {['type'] + sorted(known)}")
+        cfg = {**known, **cfg}
+        layer_cls.check_config(
+            self.mlp_hidden_dims, prefix='mlp_moe.',
+            **{k: v for k, v in cfg.items() if k in layer_cls.CONFIG_DEFAULTS})
+        cfg['blocks'] = self._parse_blocks(cfg['blocks'], 'mlp_moe.blocks')
+        self._check_weight(cfg['load_balance_weight'], 'mlp_moe.load_balance_weight')
+        cfg['type'] = layer_cls
+        return cfg
+
+    def _check_layers_apart(self) -> None:
+        """Adapters may not wrap ``fc1``/``fc2`` of MLPs that ``mlp_moe`` replaces."""
+        if self.adapter_cfg is None or self.mlp_moe_cfg is None:
+            return
+        mlp_targets = [t for t in self.adapter_cfg['targets'] if t in ('fc1', 'fc2')]
+        both = sorted(set(self.adapter_cfg['blocks']) & set(self.mlp_moe_cfg['blocks']))
+        if mlp_targets and both:
+            raise ValueError(f'adapter.targets {tuple(mlp_targets)} would wrap MLP linears of '
+                             f'blocks {tuple(both)}, whose MLPs mlp_moe replaces; drop '
+                             f"'fc1'/'fc2' from adapter.targets (e.g. targets=('qkv', 'proj')) "
+                             f'or keep adapter.blocks and mlp_moe.blocks apart')
+
+    def _parse_frozen(self, frozen: bool, trainable: Sequence[str]) -> bool:
+        if not isinstance(frozen, bool):
+            raise TypeError(f'frozen must be True or False, got {frozen!r}')
+        if not frozen:
+            return False
+        if tuple(trainable):
+            raise ValueError(f'frozen=True freezes the whole backbone but trainable='
+                             f'{tuple(trainable)} asks to train some of it; use one or the '
+                             f'other')
+        for field, cfg in (('adapter', self.adapter_cfg), ('mlp_moe', self.mlp_moe_cfg)):
+            if cfg is not None and cfg['load_balance_weight'] > 0:
+                raise ValueError(f'frozen=True trains no router, so '
+                                 f"{field}.load_balance_weight={cfg['load_balance_weight']} "
+                                 f'has nothing to train; set it to 0')
+        return True
 
     def _init_plain_weights(self) -> None:
         """timm-style init of the plain ViT (replaced by ``pretrained`` when given)."""
@@ -370,8 +488,9 @@ class ASEViT(BaseModule):
             FileNotFoundError: ``path`` does not exist.
             ValueError: missing / unexpected keys or mismatched shapes (all listed).
         """
-        if getattr(self, 'adapter_names', None):
-            raise RuntimeError('load_pretrained must run before the adapters are inserted')
+        if getattr(self, 'adapter_names', None) or getattr(self, 'mlp_moe_names', None):
+            raise RuntimeError('load_pretrained must run before the adapters and expert '
+                               'layers are inserted')
         if not osp.isfile(path):
             raise FileNotFoundError(f'pretrained: checkpoint file not found: {path}')
         if path.endswith('.safetensors'):
@@ -415,7 +534,7 @@ class ASEViT(BaseModule):
         return resize_pos_embed(pos_embed.float(), self.grid_size, (side, side)).to(
             pos_embed.dtype)
 
-    def _select_trainable(self) -> set:
+    def _select_trainable(self, layer_trainable: set) -> set:
         adapter_params = set()
         for name in self.adapter_names:
             module = self.get_submodule(name)
@@ -423,7 +542,7 @@ class ASEViT(BaseModule):
                 if not pname.startswith('base_layer.'):
                     adapter_params.add(f'{name}.{pname}')
         names = [n for n, _ in self.named_parameters()]
-        selected = set(adapter_params)
+        selected = adapter_params | layer_trainable
         for pattern in self.trainable_patterns:
             try:
                 matched = [n for n in names if re.search(pattern, n)]
@@ -482,7 +601,7 @@ class ASEViT(BaseModule):
         """
         index = self._task_index(task)
         x, grid = self._embed(inputs)
-        if self.training and self.load_balance_weight > 0:
+        if self.training and self._load_balancing:
             self._lb_tasks.append(task)
         return self._encode(x, grid, index)
 
@@ -508,7 +627,7 @@ class ASEViT(BaseModule):
         n = x.shape[0]
         x = x.repeat(len(tasks), 1, 1)
         index = torch.tensor([self._task_index(t) for t in tasks], device=x.device)
-        if self.training and self.load_balance_weight > 0:
+        if self.training and self._load_balancing:
             self._lb_tasks.extend(tasks)
         outs = self._encode(x, grid, index.repeat_interleave(n))
         return {task: tuple(out[j * n:(j + 1) * n] for out in outs)
@@ -516,57 +635,69 @@ class ASEViT(BaseModule):
 
     # ------------------------------------------------------------------------------------------
     # auxiliary losses and routing statistics
-    def _adapters(self):
-        for name in self.adapter_names:
+    @property
+    def _load_balancing(self) -> bool:
+        return self.load_balance_weight > 0 or self.mlp_moe_load_balance_weight > 0
+
+    def _routed_layers(self):
+        """``(name, module)`` of the MLP expert layers, then of the adapters."""
+        for name in (*self.mlp_moe_names, *self.adapter_names):
             yield name, self.get_submodule(name)
 
     def pop_aux_losses(self) -> Dict[str, torch.Tensor]:
-        """Load-balancing losses since the last call, weighted: ``{'loss_lb_<task>': tensor}``.
+        """Load-balancing losses since the last call, weighted, one per task and layer family.
 
-        ``loss_lb_<task> = load_balance_weight * mean`` over the adapted layers (and forwards)
-        of the Switch loss of that task's router (1 for uniform routing). Empty when
-        ``adapter.load_balance_weight == 0`` or nothing ran in training mode. Clears the store.
+        ``loss_lb_<task> = adapter.load_balance_weight * mean`` over the adapted linears (and
+        forwards) of the Switch loss of that task's router (1 for uniform routing);
+        ``loss_lb_mlp_<task>`` likewise with ``mlp_moe.load_balance_weight`` over the MLP expert
+        layers. A family without load balancing contributes no key; empty when nothing ran in
+        training mode. Clears the store.
         """
-        total = count = None
-        for _, module in self._adapters():
-            popped = module.pop_load_balance()
-            if popped is None:
-                continue
-            total = popped[0] if total is None else total + popped[0]
-            count = popped[1] if count is None else count + popped[1]
         tasks, self._lb_tasks = self._lb_tasks, []
-        if total is None:
-            return {}
         losses = {}
-        for task in dict.fromkeys(tasks):
-            index = self.tasks.index(task)
-            losses[f'loss_lb_{task}'] = self.load_balance_weight * total[index] / count[index]
+        for prefix, names, weight in (('loss_lb', self.adapter_names, self.load_balance_weight),
+                                      ('loss_lb_mlp', self.mlp_moe_names,
+                                       self.mlp_moe_load_balance_weight)):
+            total = count = None
+            for name in names:
+                popped = self.get_submodule(name).pop_load_balance()
+                if popped is None:
+                    continue
+                total = popped[0] if total is None else total + popped[0]
+                count = popped[1] if count is None else count + popped[1]
+            if total is None:
+                continue
+            for task in dict.fromkeys(tasks):
+                index = self.tasks.index(task)
+                losses[f'{prefix}_{task}'] = weight * total[index] / count[index]
         return losses
 
     @property
     def record_routing(self) -> bool:
-        """Whether adapters record routing statistics (settable)."""
+        """Whether adapters and expert layers record routing statistics (settable)."""
         return self._record_routing
 
     @record_routing.setter
     def record_routing(self, enabled: bool) -> None:
         self._record_routing = bool(enabled)
-        for _, module in self._adapters():
+        for _, module in self._routed_layers():
             module.record_routing = self._record_routing
 
     def routing_stats(self) -> Dict[str, Dict[str, dict]]:
         """Routing statistics recorded since the last reset.
 
         Returns:
-            dict: ``{task: {layer: dict(counts, tokens, selection_rate, sparse_mass,
-            shared_mass)}}`` with ``layer`` like ``'blocks.0.attn.qkv'``; ``counts`` ``(E,)``
-            selections of each sparse expert (float64 tensor, CPU), ``tokens`` routed tokens,
-            ``selection_rate`` = counts / tokens (sums to top_k), ``sparse_mass`` /
-            ``shared_mass`` mean total gate weight of sparse / shared experts per token.
+            dict: ``{task: {layer: dict(counts, tokens, selection_rate, ...)}}`` with ``layer``
+            like ``'blocks.0.attn.qkv'`` (adapters) or ``'blocks.1.mlp'`` (MLP expert layers);
+            ``counts`` ``(E,)`` selections of each routed expert (float64 tensor, CPU),
+            ``tokens`` routed tokens, ``selection_rate`` = counts / tokens (sums to top_k),
+            and the layer's mean per-token quantities as floats: adapters ``sparse_mass`` /
+            ``shared_mass`` (mean total gate weight of sparse / shared experts), FGMoE
+            ``global_mass`` (mean global-expert gate), TaskMoE ``sparse_mass``.
             Empty when nothing was recorded (``record_routing`` off).
         """
         result: Dict[str, Dict[str, dict]] = {}
-        for name, module in self._adapters():
+        for name, module in self._routed_layers():
             stats = module.routing_stats()
             if stats is None:
                 continue
@@ -575,13 +706,13 @@ class ASEViT(BaseModule):
                 tokens = float(stats['tokens'][index])
                 if tokens == 0:
                     continue
-                result.setdefault(task, {})[name] = dict(
-                    counts=stats['counts'][index], tokens=int(tokens),
-                    selection_rate=stats['counts'][index] / tokens,
-                    sparse_mass=float(stats['sparse_mass'][index]),
-                    shared_mass=float(stats['shared_mass'][index]))
+                entry = dict(counts=stats['counts'][index], tokens=int(tokens),
+                             selection_rate=stats['counts'][index] / tokens)
+                entry.update({k: float(v[index]) for k, v in stats.items()
+                              if k not in ('counts', 'tokens')})
+                result.setdefault(task, {})[name] = entry
         return result
 
     def reset_routing_stats(self) -> None:
-        for _, module in self._adapters():
+        for _, module in self._routed_layers():
             module.reset_routing_stats()

@@ -1,11 +1,12 @@
-"""ASEViT: timm equivalence, freezing, batched multi-task, load balancing, routing stats, errors."""
+"""ASEViT: timm equivalence, freezing, batched multi-task, load balancing, routing stats, MLP
+expert layers (FGMoE, Task-MoE), errors."""
 import pytest
 import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 from timm.models.vision_transformer import VisionTransformer
 
-from mmase.models.adapters import MoELoRALinear
+from mmase.models.adapters import FGMoE, MoELoRALinear, TaskMoE
 from mmase.models.backbones import ASEViT, resize_pos_embed
 
 TINY = dict(embed_dims=32, num_layers=2, num_heads=2)
@@ -325,5 +326,190 @@ def test_unknown_task_at_forward():
     (dict(img_size=4), ValueError, 'smaller than patch_size'),
 ])
 def test_build_errors(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        tiny_vit(**kwargs)
+
+
+# ----------------------------------------------------------------------------------------------
+# MLP-level expert layers (mlp_moe)
+FGMOE = dict(type='FGMoE', num_experts=4, top_k=2, num_shared=1)
+TASK_MOE = dict(type='TaskMoE', num_experts=3, top_k=2)
+
+
+def perturb_mlp_experts(model, seed=0):
+    """Make expert copies differ from the pretrained MLP (they start as exact copies)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (FGMoE, TaskMoE)):
+                for name, param in module.named_parameters():
+                    if param.requires_grad and 'router' not in name:
+                        param.add_(0.05 * torch.randn(param.shape, generator=generator))
+
+
+@pytest.mark.parametrize('mlp_moe', [
+    dict(FGMOE, top_k=3),  # every routed slice, gates 1 with a zero router
+    dict(TASK_MOE, gating='task_router'),
+    dict(TASK_MOE, gating='task_embedding', top_k=1),
+])
+def test_mlp_experts_start_from_the_pretrained_mlp(timm_checkpoint, mlp_moe):
+    # The timm weights load into the plain ViT, then the MLPs become expert layers; copied
+    # experts reproduce timm's features (FGMoE: with all slices on and unit gates; Task-MoE:
+    # 'topk' gates sum to 1, for any routing).
+    reference, path = timm_checkpoint
+    model = tiny_vit(pretrained=path, adapter=None, mlp_moe=dict(mlp_moe, blocks=(0, 1))).eval()
+    assert model.mlp_moe_names == ['blocks.0.mlp', 'blocks.1.mlp']
+    layer = model.blocks[1].mlp
+    timm_fc1 = reference.blocks[1].mlp.fc1.weight
+    if isinstance(layer, FGMoE):
+        for module in model.modules():
+            if isinstance(module, FGMoE):
+                nn.init.zeros_(module.router.weight)
+        assert layer.expert_fc1_weight.shape == (len(TASKS), 128, 32)
+        torch.testing.assert_close(layer.fc1.weight, timm_fc1)  # the global expert
+        assert 'blocks.1.mlp.fc1.weight' in model.state_dict()  # keeps its timm name
+    else:
+        assert layer.fc1_weight.shape == (3, 128, 32)
+    torch.testing.assert_close(layer.expert_fc1_weight[2] if isinstance(layer, FGMoE)
+                               else layer.fc1_weight[2], timm_fc1)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = reference.forward_features(x)[:, 1:]
+        for task in ('semseg', 'normals'):
+            torch.testing.assert_close(tokens(model(x, task)[1]), expected, rtol=0, atol=1e-5)
+        perturb_mlp_experts(model)
+        assert (tokens(model(x, 'semseg')[1]) - expected).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize('mlp_moe', [FGMOE, dict(TASK_MOE, gating='task_embedding')])
+def test_mlp_experts_with_attention_adapters_train_exactly_their_parameters(mlp_moe):
+    model = tiny_vit(adapter=dict(num_experts=4, top_k=2, num_shared=1, rank=2,
+                                  targets=('qkv', 'proj')),
+                     mlp_moe=dict(mlp_moe, blocks=(1, )))
+    assert model.adapter_names == [f'blocks.{b}.attn.{n}' for b in (0, 1) for n in ('qkv', 'proj')]
+    assert isinstance(model.blocks[0].mlp.fc1, nn.Linear)  # block 0 keeps its plain MLP
+    randomise_adapters(model)
+    perturb_mlp_experts(model)
+    model.train()
+    outs = model.forward_tasks(torch.randn(2, 3, 32, 32))
+    sum(o.sum() for feats in outs.values() for o in feats).backward()
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    with_grad = {n for n, p in model.named_parameters() if p.grad is not None}
+    assert trainable == with_grad
+    expected = {f'blocks.{b}.attn.{layer}.{p}' for b in range(2) for layer in ('qkv', 'proj')
+                for p in ('lora_A', 'lora_B', 'router.weight')}
+    if mlp_moe['type'] == 'FGMoE':  # intra-task slices and the router; global expert frozen
+        expected |= {f'blocks.1.mlp.{p}' for p in ('expert_fc1_weight', 'expert_fc1_bias',
+                                                  'expert_fc2_weight', 'expert_fc2_bias',
+                                                  'router.weight')}
+        assert not model.blocks[1].mlp.fc1.weight.requires_grad
+    else:  # every expert, the shared router and the task embedding
+        expected |= {f'blocks.1.mlp.{p}' for p in ('fc1_weight', 'fc1_bias', 'fc2_weight',
+                                                  'fc2_bias', 'router.weight',
+                                                  'task_embedding')}
+    assert trainable == expected
+    # the global expert trains when a `trainable` pattern names it
+    if mlp_moe['type'] == 'FGMoE':
+        unfrozen = tiny_vit(adapter=None, mlp_moe=dict(mlp_moe, blocks=(1, )),
+                            trainable=(r'blocks\.1\.mlp\.fc[12]\.', ))
+        assert unfrozen.blocks[1].mlp.fc2.bias.requires_grad
+
+
+@pytest.mark.parametrize('mlp_moe', [FGMOE, dict(TASK_MOE, top_k=1, gate_norm='all')])
+def test_batched_multitask_equals_sequential_with_mlp_experts(mlp_moe):
+    torch.manual_seed(0)
+    model = tiny_vit(adapter=None, mlp_moe=dict(mlp_moe, blocks=(0, 1)))
+    perturb_mlp_experts(model)
+    model.eval()
+    x = torch.randn(2, 3, 32, 32)
+    batched = model.forward_tasks(x)
+    model.multitask_mode = 'sequential'
+    sequential = model.forward_tasks(x)
+    for task in TASKS:
+        for got, want in zip(batched[task], sequential[task]):
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert (batched['semseg'][1] - batched['sal'][1]).abs().max() > 1e-3
+
+
+def test_mlp_expert_load_balance_losses_and_routing_stats():
+    # zero routers: P_i = 1/E, so every Switch loss is 1 and the weighted loss is the weight
+    model = tiny_vit(adapter=dict(num_experts=4, top_k=2, num_shared=1, rank=2,
+                                  targets=('qkv', ), load_balance_weight=0.5),
+                     mlp_moe=dict(FGMOE, blocks=(1, ), load_balance_weight=0.25),
+                     record_routing=True)
+    for module in model.modules():
+        if isinstance(module, (FGMoE, MoELoRALinear)):
+            nn.init.zeros_(module.router.weight)
+    x = torch.randn(2, 3, 32, 32)
+    model.train()
+    model.forward_tasks(x, ('semseg', 'normals'))
+    losses = model.pop_aux_losses()
+    assert sorted(losses) == ['loss_lb_mlp_normals', 'loss_lb_mlp_semseg', 'loss_lb_normals',
+                              'loss_lb_semseg']
+    assert losses['loss_lb_mlp_semseg'].item() == pytest.approx(0.25)
+    assert losses['loss_lb_normals'].item() == pytest.approx(0.5)
+    assert model.pop_aux_losses() == {}
+    stats = model.routing_stats()
+    assert sorted(stats['semseg']) == ['blocks.0.attn.qkv', 'blocks.1.attn.qkv',
+                                       'blocks.1.mlp']
+    layer = stats['semseg']['blocks.1.mlp']
+    assert layer['tokens'] == 2 * 17 and layer['counts'].shape == (3, )  # 3 routed slices
+    assert layer['selection_rate'].sum().item() == pytest.approx(2.0)  # top_k
+    assert layer['global_mass'] == pytest.approx(0.5)  # sigmoid(0)
+    model.record_routing = False
+    assert not model.blocks[1].mlp.record_routing
+    model.reset_routing_stats()
+    assert model.routing_stats() == {}
+
+
+def test_task_moe_load_balance_only():
+    model = tiny_vit(adapter=None, mlp_moe=dict(TASK_MOE, load_balance_weight=0.01))
+    model.train()
+    model(torch.randn(1, 3, 32, 32), 'sal')
+    losses = model.pop_aux_losses()
+    assert list(losses) == ['loss_lb_mlp_sal'] and losses['loss_lb_mlp_sal'].item() > 0
+    losses['loss_lb_mlp_sal'].backward()
+    assert torch.count_nonzero(model.blocks[0].mlp.router.weight.grad[TASKS.index('sal')]) > 0
+
+
+def test_frozen_backbone_for_decoder_only_fine_tuning():
+    model = tiny_vit(adapter=dict(num_experts=4, top_k=2, num_shared=1, rank=2,
+                                  targets=('qkv', )), mlp_moe=FGMOE, frozen=True)
+    assert isinstance(model.blocks[0].mlp, FGMoE)
+    assert not any(p.requires_grad for p in model.parameters())
+    model.train()
+    assert not any(p.requires_grad for p in model.parameters())
+    plain = tiny_vit(adapter=None)  # the plain frozen encoder needs no flag
+    assert not any(p.requires_grad for p in plain.parameters())
+
+
+@pytest.mark.parametrize('kwargs,error,message', [
+    (dict(mlp_moe=dict(FGMOE, num_experts=5)), ValueError,
+     'mlp_moe.num_experts=5 does not divide the MLP hidden size 128'),
+    (dict(mlp_moe=dict(FGMOE, top_k=4)), ValueError,
+     r'mlp_moe.top_k=4 exceeds the 3 routed slices \(mlp_moe.num_experts=4 - '
+     r'mlp_moe.num_shared=1\)'),
+    (dict(mlp_moe=dict(TASK_MOE, top_k=4)), ValueError,
+     'mlp_moe.top_k=4 exceeds mlp_moe.num_experts=3'),
+    (dict(mlp_moe=dict(TASK_MOE, gating='soft')), ValueError,
+     "mlp_moe.gating='soft' is not one of"),
+    (dict(mlp_moe=dict(TASK_MOE, num_shared=1)), ValueError,
+     r"mlp_moe: unknown keys \['num_shared'\] for TaskMoE"),
+    (dict(mlp_moe=dict(num_experts=4)), ValueError, "mlp_moe: missing key 'type'"),
+    (dict(mlp_moe=dict(type='ASEViT')), ValueError,
+     "mlp_moe.type='ASEViT' is not a registered MLP expert layer"),
+    (dict(mlp_moe=dict(type='NoSuchMoE')), ValueError,
+     "mlp_moe.type='NoSuchMoE' is not a registered MLP expert layer"),
+    (dict(mlp_moe=dict(FGMOE, blocks=(3, ))), ValueError,
+     'mlp_moe.blocks: 3 is not a block index'),
+    (dict(mlp_moe=dict(FGMOE, load_balance_weight=-1)), ValueError,
+     'mlp_moe.load_balance_weight=-1'),
+    (dict(mlp_moe=dict(FGMOE, blocks=(1, ))), ValueError,
+     r"adapter.targets \('fc1', 'fc2'\) would wrap MLP linears of blocks \(1,\)"),
+    (dict(frozen=True, trainable=('norm', )), ValueError, 'frozen=True freezes the whole'),
+    (dict(frozen=True, mlp_moe=dict(TASK_MOE, load_balance_weight=0.1), adapter=None),
+     ValueError, 'mlp_moe.load_balance_weight=0.1 has nothing to train'),
+])
+def test_mlp_moe_build_errors(kwargs, error, message):
     with pytest.raises(error, match=message):
         tiny_vit(**kwargs)
