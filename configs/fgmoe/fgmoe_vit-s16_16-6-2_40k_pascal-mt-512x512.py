@@ -1,0 +1,27 @@
+# FGMoE (Xu et al., 2025, arXiv 2507.19077): the MLP hidden dimension of every other block cut
+# into 16 fine-grained slices of 96 units (per task copies, initialised from the pretrained MLP);
+# per token a task router picks the top-6 of the 14 routed slices, 2 shared slices are always on,
+# and a global expert (the frozen pretrained MLP) is mixed in with a gate that depends on the
+# token and the task. Attention stays frozen (no LoRA). E-k-S = 16-6-2 in the name.
+_base_ = [
+    '../_base_/models/ase_vit_pascal_mt.py',
+    '../_base_/datasets/pascal_context_mt.py',
+    '../_base_/stl_reference/pascal_mt_vit-s.py',
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_40k.py',
+]
+tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
+model = dict(
+    tasks=tasks,
+    backbone=dict(
+        tasks=tasks,
+        adapter=None,
+        mlp_moe=dict(type='FGMoE', blocks=(1, 3, 5, 7, 9, 11), num_experts=16, top_k=6,
+                     num_shared=2, global_expert=True, task_specific_experts=True,
+                     load_balance_weight=0.01)))
+train_dataloader = dict(dataset=dict(tasks=tasks))
+val_dataloader = dict(dataset=dict(tasks=tasks))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='invpt',
+                     stl_reference={{_base_.stl_reference}})
+test_evaluator = val_evaluator
