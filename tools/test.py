@@ -9,6 +9,7 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a clone
 import mmase  # noqa: E402,F401
+from mmase.engine import check_checkpoint  # noqa: E402
 from mmase.utils import configure_device  # noqa: E402
 
 
@@ -60,8 +61,7 @@ def main():
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
+    check_checkpoint(args.checkpoint)  # missing or crafted: refused before anything is built
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
@@ -70,7 +70,11 @@ def main():
             raise ValueError(f'--out {args.out}: the output file must be a .pkl file')
         evaluators = cfg.test_evaluator
         evaluators = list(evaluators) if isinstance(evaluators, (list, tuple)) else [evaluators]
-        evaluators.append(dict(type='DumpResults', out_file_path=args.out))
+        dump = dict(type='DumpResults', out_file_path=args.out)
+        for key in ('collect_device', 'collect_dir'):  # gather as the configured metric does
+            if evaluators and key in evaluators[0]:
+                dump[key] = evaluators[0][key]
+        evaluators.append(dump)
         cfg.test_evaluator = evaluators
     configure_device(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)

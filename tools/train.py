@@ -7,10 +7,11 @@ import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
-from mmengine.runner import Runner
+from mmengine.runner import Runner, find_latest_checkpoint
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a clone
 import mmase  # noqa: E402,F401
+from mmase.engine import check_checkpoint  # noqa: E402
 from mmase.utils import configure_device  # noqa: E402
 
 
@@ -55,6 +56,10 @@ def main():
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume
+    checkpoint = cfg.get('load_from') or (
+        find_latest_checkpoint(cfg.work_dir) if args.resume else None)
+    if checkpoint and '://' not in checkpoint:
+        check_checkpoint(checkpoint)  # missing or crafted: refused before anything is built
     configure_device(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.train()

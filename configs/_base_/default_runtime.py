@@ -19,4 +19,5 @@ resume = False
 custom_hooks = [
     dict(type='SaveMetricsHook'),  # metrics_val_iter_<N>.json / metrics_test.json in work_dir
     dict(type='CheckFiniteLossHook'),  # stop on a NaN / inf loss, naming the task
+    dict(type='PerIterSeedHook'),  # torch RNG re-seeded from (seed, iteration): exact resume
 ]

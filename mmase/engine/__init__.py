@@ -1,4 +1,8 @@
 from .atomic_local_backend import AtomicLocalBackend
-from .hooks import CheckFiniteLossHook, SaveMetricsHook
+from .checkpoint_check import UnsafeCheckpointError, check_checkpoint
+from .hooks import (CheckFiniteLossHook, MainProcessLoggerHook, PerIterSeedHook,
+                    SafeCheckpointHook, SaveMetricsHook)
 
-__all__ = ['AtomicLocalBackend', 'CheckFiniteLossHook', 'SaveMetricsHook']
+__all__ = ['AtomicLocalBackend', 'CheckFiniteLossHook', 'MainProcessLoggerHook',
+           'PerIterSeedHook', 'SafeCheckpointHook', 'SaveMetricsHook', 'UnsafeCheckpointError',
+           'check_checkpoint']

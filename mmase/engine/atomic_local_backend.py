@@ -1,19 +1,28 @@
 """A local file backend whose writes are atomic: a killed save never leaves a half-written file."""
 import os
 import os.path as osp
+import re
 import tempfile
 from pathlib import Path
 from typing import Union
 
 from mmengine.fileio import LocalBackend, register_backend
 
+#: Suffix of the temporary files written beside their target (``.<name>.<random>.tmp``).
+TEMP_SUFFIX = '.tmp'
 
-def _write_atomic(data: bytes, filepath: Union[str, Path]) -> None:
-    """Write ``data`` to a temporary file beside ``filepath``, fsync it, then rename over it."""
+
+def write_atomic(data: bytes, filepath: Union[str, Path]) -> None:
+    """Write ``data`` to a temporary file beside ``filepath``, fsync it, then rename over it.
+
+    A process killed before the rename leaves ``filepath`` as it was (and, killed hard, a
+    ``.<name>.<random>.tmp`` file beside it; see :func:`is_stale_temp_file`).
+    """
     filepath = str(filepath)
     directory = osp.dirname(osp.abspath(filepath))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(filepath)}.', suffix='.tmp', dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(filepath)}.', suffix=TEMP_SUFFIX,
+                               dir=directory)
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
@@ -26,19 +35,27 @@ def _write_atomic(data: bytes, filepath: Union[str, Path]) -> None:
         raise
 
 
+def is_stale_temp_file(name: str) -> bool:
+    """Whether the file name ``name`` is a temporary file of :func:`write_atomic`
+    (``.<name>.<8 random characters>.tmp``)."""
+    return re.fullmatch(r'\..+\.[A-Za-z0-9_]{8}' + re.escape(TEMP_SUFFIX), name) is not None
+
+
 class AtomicLocalBackend(LocalBackend):
     """mmengine ``LocalBackend`` with atomic ``put`` / ``put_text`` (temporary file + rename).
 
     Select it for checkpoints with ``default_hooks.checkpoint.backend_args =
-    dict(backend='atomic_local')``: the previous checkpoint and ``last_checkpoint`` stay intact if
-    the process dies while saving.
+    dict(backend='atomic_local')``: a checkpoint file is either complete or absent, whenever the
+    process dies. mmengine's own ``CheckpointHook`` still deletes the previous checkpoint before
+    writing the next one and writes ``last_checkpoint`` in place; use ``SafeCheckpointHook`` with
+    this backend so the previous checkpoint survives a killed save.
     """
 
     def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
-        _write_atomic(obj, filepath)
+        write_atomic(obj, filepath)
 
     def put_text(self, obj: str, filepath: Union[str, Path], encoding: str = 'utf-8') -> None:
-        _write_atomic(obj.encode(encoding), filepath)
+        write_atomic(obj.encode(encoding), filepath)
 
 
 register_backend('atomic_local', AtomicLocalBackend, force=True)

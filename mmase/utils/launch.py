@@ -3,31 +3,58 @@
 mmengine assumes CUDA for distributed runs: it calls ``torch.cuda.set_device`` before creating
 the process group and wraps the model in DDP with ``device_ids=[LOCAL_RANK]``. On CPU we create
 the gloo process group ourselves (mmengine then skips its own ``init_dist``) and ask for a
-``MMDistributedDataParallel`` without device ids.
+``MMDistributedDataParallel`` without device ids. torch has no CPU ``SyncBatchNorm``, so a
+multi-process CPU run builds plain BN where the config asks for SyncBN (statistics per process).
 """
+import logging
 import os
 import subprocess
 
 import torch
 import torch.distributed as dist
+from mmengine.logging import print_log
+
+#: Norm layer types that only run on GPUs; CPU processes get plain ``BN`` instead.
+_SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN')
 
 
-def _slurm_env_to_torch_env(port: str = '29500') -> None:
-    """Fill RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT from SLURM variables."""
-    node_list = os.environ['SLURM_NODELIST']
-    master = subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1')
-    os.environ.setdefault('MASTER_ADDR', master)
-    os.environ.setdefault('MASTER_PORT', port)
-    os.environ.setdefault('RANK', os.environ['SLURM_PROCID'])
-    os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
-    os.environ.setdefault('LOCAL_RANK', os.environ['SLURM_LOCALID'])
+def _slurm_env_to_torch_env(port=None) -> None:
+    """Fill RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT from SLURM variables, as
+    mmengine's ``init_dist('slurm')`` does: the port is ``port`` when given, else ``MASTER_PORT``,
+    else 29500; ``MASTER_ADDR`` is kept when set, else the first host of ``SLURM_NODELIST``."""
+    if port is not None:
+        os.environ['MASTER_PORT'] = str(port)
+    os.environ.setdefault('MASTER_PORT', '29500')
+    if 'MASTER_ADDR' not in os.environ:
+        node_list = os.environ['SLURM_NODELIST']
+        os.environ['MASTER_ADDR'] = subprocess.getoutput(
+            f'scontrol show hostname {node_list} | head -n1')
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['LOCAL_RANK'] = os.environ['SLURM_LOCALID']
+
+
+def _sync_bn_to_bn(node, path: str, changed: list):
+    """Replace ``type='SyncBN'`` / ``'MMSyncBN'`` by ``'BN'`` in the nested dicts / lists of
+    ``node`` (in place); append the changed fields' paths to ``changed``."""
+    if isinstance(node, dict):
+        if node.get('type') in _SYNC_BN_TYPES:
+            node['type'] = 'BN'
+            changed.append(path)
+        for key, value in node.items():
+            _sync_bn_to_bn(value, f'{path}.{key}', changed)
+    elif isinstance(node, (list, tuple)):
+        for index, value in enumerate(node):
+            _sync_bn_to_bn(value, f'{path}.{index}', changed)
 
 
 def configure_device(cfg, launcher: str) -> bool:
     """Adapt ``cfg`` (an mmengine Config) to a CPU-only machine; no-op when CUDA is available.
 
-    Sets the gloo backend, a DDP wrapper with ``device_ids=None`` and, for ``pytorch`` / ``slurm``
-    launchers, initialises the gloo process group. Returns True when the run is on CPU.
+    Sets the gloo backend; for ``pytorch`` / ``slurm`` launchers also a DDP wrapper with
+    ``device_ids=None``, SyncBN -> BN in ``cfg.model`` (logged; single-process runs need no change,
+    mmengine reverts SyncBN itself) and the gloo process group. Returns True when the run is on
+    CPU.
     """
     if torch.cuda.is_available():
         return False
@@ -43,7 +70,12 @@ def configure_device(cfg, launcher: str) -> bool:
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
     if launcher == 'slurm':
-        _slurm_env_to_torch_env(str(dist_cfg.get('port', 29500)))
+        _slurm_env_to_torch_env(dist_cfg.get('port'))
+    changed = []
+    _sync_bn_to_bn(cfg.model, 'model', changed)
+    if changed and os.environ.get('RANK', '0') == '0':
+        print_log(f'configure_device: no SyncBatchNorm on CPU; BN (statistics per process) for '
+                  f'{", ".join(changed)}', logger='current', level=logging.WARNING)
     if not dist.is_initialized():
         kwargs = {k: v for k, v in dist_cfg.items() if k not in ('backend', 'port')}
         if 'timeout' in kwargs:

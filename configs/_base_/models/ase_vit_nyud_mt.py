@@ -1,0 +1,34 @@
+# Multi-task ViT with ASE LoRA-MoE adapters and one light decoder per NYUD-v2 task (semseg,
+# depth, normals, edge), 448x576 crops (InvPT family). Loss weights of the MTI-Net/InvPT line of
+# work on NYUD-v2: semseg 1, depth 1, normals 10, edge 50.
+embed_dims = 384  # ViT-S; experiment configs override arch and the heads' in_channels together
+norm_cfg = dict(type='SyncBN', requires_grad=True)
+head_common = dict(in_channels=[embed_dims] * 4, in_index=[0, 1, 2, 3], channels=256,
+                   input_transform='resize_concat', num_convs=2, concat_input=False,
+                   dropout_ratio=0.1, norm_cfg=norm_cfg, align_corners=False)
+model = dict(
+    type='MultiTaskEncoderDecoder',
+    tasks=('semseg', 'depth', 'normals', 'edge'),
+    data_preprocessor=dict(type='MultiTaskDataPreProcessor', mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], bgr_to_rgb=True, size=(448, 576)),
+    backbone=dict(
+        type='ASEViT',
+        arch='vit-s',
+        img_size=(448, 576),
+        patch_size=16,
+        out_indices=(3, 5, 7, 11),
+        tasks=('semseg', 'depth', 'normals', 'edge'),
+        adapter=dict(num_experts=16, top_k=3, num_shared=1, rank=4, alpha=4,
+                     shared_gating='adaptive', targets=('qkv', 'proj', 'fc1', 'fc2'), blocks=None),
+        pretrained=None),  # set a local path to a timm ViT state dict
+    decode_heads=dict(
+        semseg=dict(type='FCNHead', num_classes=40, **head_common),
+        depth=dict(type='DenseRegressionHead', out_channels=1,
+                   loss_decode=dict(type='DepthL1Loss'), **head_common),
+        normals=dict(type='DenseRegressionHead', out_channels=3, **head_common),
+        edge=dict(type='BinaryHead',
+                  loss_decode=dict(type='BalancedBinaryCrossEntropyLoss', pos_weight=0.95),
+                  **head_common)),
+    loss_weights=dict(semseg=1.0, depth=1.0, normals=10.0, edge=50.0),
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole'))

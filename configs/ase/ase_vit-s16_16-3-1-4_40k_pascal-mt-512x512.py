@@ -1,0 +1,25 @@
+# ASE (Li et al., 2025, arXiv 2510.00570): LoRA mixture of experts with adaptive shared experts,
+# E/k/S/r = 16/3/1/4 ((E+S)*r = 68 ranks per adapted linear, the budget of every
+# ASE config), shared and top-3 sparse gates in one softmax per task router, frozen
+# ViT-S/16, one head per task.
+_base_ = [
+    '../_base_/models/ase_vit_pascal_mt.py',
+    '../_base_/datasets/pascal_context_mt.py',
+    '../_base_/stl_reference/pascal_mt_vit-s.py',
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_40k.py',
+]
+tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
+model = dict(
+    tasks=tasks,
+    backbone=dict(
+        tasks=tasks,
+        adapter=dict(num_experts=16, top_k=3, num_shared=1, rank=4, alpha=4,
+                     shared_gating='adaptive')))
+train_dataloader = dict(dataset=dict(tasks=tasks))
+val_dataloader = dict(dataset=dict(tasks=tasks))
+test_dataloader = val_dataloader
+# stl_reference comes from the base file: None (Δm off) until the STL baselines are run.
+val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='invpt',
+                     stl_reference={{_base_.stl_reference}})
+test_evaluator = val_evaluator

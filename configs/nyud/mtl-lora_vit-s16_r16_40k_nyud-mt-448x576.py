@@ -1,0 +1,23 @@
+# Multi-task baseline on NYUD-v2: one plain LoRA of rank 16 per adapted linear, shared by the four
+# tasks (E=1, k=1, S=0: no router), frozen ViT-S/16, one head per task.
+_base_ = [
+    '../_base_/models/ase_vit_nyud_mt.py',
+    '../_base_/datasets/nyud_mt.py',
+    '../_base_/stl_reference/nyud_mt_vit-s.py',
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_40k.py',
+]
+tasks = ('semseg', 'depth', 'normals', 'edge')
+model = dict(
+    tasks=tasks,
+    backbone=dict(
+        tasks=tasks,
+        adapter=dict(num_experts=1, top_k=1, num_shared=0, rank=16, alpha=16,
+                     shared_gating='none')))
+train_dataloader = dict(dataset=dict(tasks=tasks))
+val_dataloader = dict(dataset=dict(tasks=tasks))
+test_dataloader = val_dataloader
+# stl_reference comes from the base file: None (Δm off) until the STL baselines are run.
+val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='invpt', edge_tolerance=0.011,
+                     stl_reference={{_base_.stl_reference}})
+test_evaluator = val_evaluator

@@ -1,0 +1,24 @@
+# Single-task baseline (STL) for 'edge': frozen ViT-S/16,
+# one plain LoRA of rank 16 per adapted linear (E=1, k=1, S=0); the same backbone, edge head,
+# loss weight and schedule as the multi-task configs. Its edge/odsF goes into
+# configs/_base_/stl_reference/nyud_mt_vit-s.py (the Δm reference).
+_base_ = [
+    '../_base_/models/ase_vit_nyud_mt.py',
+    '../_base_/datasets/nyud_mt.py',
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_40k.py',
+]
+tasks = ('edge', )
+model = dict(
+    tasks=tasks,
+    backbone=dict(
+        tasks=tasks,
+        adapter=dict(num_experts=1, top_k=1, num_shared=0, rank=16, alpha=16,
+                     shared_gating='none')),
+    decode_heads=dict(_delete_=True, edge={{_base_.model.decode_heads.edge}}),
+    loss_weights=dict(_delete_=True, edge={{_base_.model.loss_weights.edge}}))
+train_dataloader = dict(dataset=dict(tasks=tasks))
+val_dataloader = dict(dataset=dict(tasks=tasks))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='invpt', edge_tolerance=0.011)
+test_evaluator = val_evaluator
