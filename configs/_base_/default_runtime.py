@@ -19,5 +19,6 @@ resume = False
 custom_hooks = [
     dict(type='SaveMetricsHook'),  # metrics_val_iter_<N>.json / metrics_test.json in work_dir
     dict(type='CheckFiniteLossHook'),  # stop on a NaN / inf loss, naming the task
-    dict(type='PerIterSeedHook'),  # torch RNG re-seeded from (seed, iteration): exact resume
+    dict(type='PerIterSeedHook'),
+    dict(type='ProgressBarHook'),  # progress bar over the test set (val=True: validation too)  # torch RNG re-seeded from (seed, iteration): exact resume
 ]

@@ -72,3 +72,18 @@ def test_main_process_logger_hook_dumps_test_json_on_rank_zero_only(tmp_path, mo
     assert (tmp_path / 'stamp.json').exists() is main
     if main:
         assert json.load(open(tmp_path / 'stamp.json')) == {'semseg/mIoU': 12.5}
+
+
+def test_progress_bar_counts_test_batches():
+    from mmase.engine.hooks import ProgressBarHook
+    hook = ProgressBarHook()
+    runner = SimpleNamespace(test_dataloader=[0, 1, 2], val_dataloader=[0])
+    hook.before_test_epoch(runner)
+    for i in range(3):
+        hook.after_test_iter(runner, i)
+    assert hook._bar.completed == 3 and hook._bar.task_num == 3
+    hook.after_test_epoch(runner)
+    assert hook._bar is None
+    hook.before_val_epoch(runner)  # val=False: no bar during validation
+    hook.after_val_iter(runner, 0)
+    assert hook._bar is None
