@@ -1,4 +1,5 @@
 """One backbone, one decode head per task: the multi-task segmentor."""
+import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch.nn as nn
@@ -59,6 +60,13 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         self._check_task_dict(loss_weights or {}, 'model.loss_weights', required=False)
         self.specs: Dict[str, TaskSpec] = {t: get_task_spec(t) for t in self.tasks}
         self.loss_weights = {t: float((loss_weights or {}).get(t, 1.0)) for t in self.tasks}
+        bad = {t: w for t, w in self.loss_weights.items() if not math.isfinite(w) or w < 0}
+        if bad:
+            raise ValueError(f'model.loss_weights must be finite and >= 0, got {bad}')
+        for task in self.tasks:
+            if not isinstance(decode_heads[task], dict):
+                raise TypeError(f'model.decode_heads.{task} must be a head config dict, got '
+                                f'{decode_heads[task]!r}')
 
         self.backbone = MODELS.build(backbone)
         self.task_conditioned = bool(getattr(self.backbone, 'task_conditioned', False))

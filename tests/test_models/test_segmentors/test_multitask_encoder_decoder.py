@@ -126,6 +126,8 @@ def test_tensor_mode_returns_head_outputs():
 @pytest.mark.parametrize('override, match', [
     (dict(tasks=('semseg', 'depthh')), "unknown task 'depthh'"),
     (dict(loss_weights=dict(depth=1.0)), r"model.loss_weights names tasks \['depth'\]"),
+    (dict(loss_weights=dict(sal=float('nan'))), r"model.loss_weights must be finite"),
+    (dict(loss_weights=dict(edge=-1.0)), r"must be finite and >= 0, got \{'edge': -1.0\}"),
 ])
 def test_bad_config_errors(override, match):
     with pytest.raises(ValueError, match=match):
@@ -136,6 +138,13 @@ def test_missing_head_names_task():
     cfg = model_cfg()
     del cfg['decode_heads']['edge']
     with pytest.raises(ValueError, match=r"model.decode_heads has no entry for tasks \['edge'\]"):
+        MODELS.build(cfg)
+
+
+def test_head_that_is_not_a_dict_is_named():
+    cfg = model_cfg()
+    cfg['decode_heads']['sal'] = None
+    with pytest.raises(TypeError, match='model.decode_heads.sal must be a head config dict'):
         MODELS.build(cfg)
 
 
