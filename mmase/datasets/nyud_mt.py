@@ -2,13 +2,13 @@
 import os.path as osp
 from typing import List, Optional, Sequence
 
-import mmengine
 import mmengine.fileio as fileio
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
 from mmase.tasks import check_tasks
 from .nyud_labels import NYUD_CLASSES, NYUD_MT_TASKS, NYUD_PALETTE, NYUD_PATH_KEYS
+from .split_file import read_split_ids
 
 
 @DATASETS.register_module()
@@ -109,16 +109,7 @@ class NYUDv2MTDataset(BaseSegDataset):
             ValueError: No split file given, or it lists no id.
             FileNotFoundError: The split file, or files of listed ids, are missing.
         """
-        if not self.ann_file:
-            raise ValueError('NYUDv2MTDataset: ann_file (the split file, e.g. '
-                             'gt_sets/train.txt) is required')
-        if not self._exists(self.ann_file):
-            raise FileNotFoundError(f'split file {self.ann_file} not found')
-        ids = [line.strip() for line in mmengine.list_from_file(
-            self.ann_file, backend_args=self.backend_args)]
-        ids = [i for i in ids if i]
-        if not ids:
-            raise ValueError(f'split file {self.ann_file} lists no image id')
+        ids = read_split_ids(self.ann_file, 'NYUDv2MTDataset', 'gt_sets/train.txt', self.backend_args)
 
         missing = []
         data_list = []

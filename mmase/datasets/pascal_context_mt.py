@@ -2,7 +2,6 @@
 import os.path as osp
 from typing import List, Optional, Sequence
 
-import mmengine
 import mmengine.fileio as fileio
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
@@ -10,6 +9,7 @@ from mmseg.registry import DATASETS
 from mmase.tasks import check_tasks
 from .pascal_mt_labels import (HUMAN_PART_CLASSES, HUMAN_PART_PALETTE, PASCAL_MT_TASKS,
                                VOC_CLASSES, VOC_PALETTE)
+from .split_file import read_split_ids
 
 
 @DATASETS.register_module()
@@ -99,16 +99,7 @@ class PascalContextMTDataset(BaseSegDataset):
             ValueError: No split file given, or it lists no id.
             FileNotFoundError: The split file, or files of listed ids, are missing.
         """
-        if not self.ann_file:
-            raise ValueError('PascalContextMTDataset: ann_file (the split file, e.g. '
-                             'ImageSets/Context/train.txt) is required')
-        if not self._exists(self.ann_file):
-            raise FileNotFoundError(f'split file {self.ann_file} not found')
-        ids = [line.strip() for line in mmengine.list_from_file(
-            self.ann_file, backend_args=self.backend_args)]
-        ids = [i for i in ids if i]
-        if not ids:
-            raise ValueError(f'split file {self.ann_file} lists no image id')
+        ids = read_split_ids(self.ann_file, 'PascalContextMTDataset', 'ImageSets/Context/train.txt', self.backend_args)
 
         img_dir = self.data_prefix['img_path']
         missing = []
