@@ -23,6 +23,7 @@ Example::
     python tools/analysis/benchmark_moe.py --threads 2 --repeats 5
     python tools/analysis/benchmark_moe.py --json
     python tools/analysis/benchmark_moe.py --threads 1 --clock cpu   # on a shared machine
+    python tools/analysis/benchmark_moe.py --device cuda --repeats 50  # GPU, for comparison
 
 JSON output (``--json``)::
 
@@ -114,16 +115,17 @@ class LoopMoELoRALinear(nn.Module):
         return out.reshape(*x.shape[:-1], -1)
 
 
-def plain_block() -> Block:
-    """A frozen ViT-S block (same weights on every call)."""
+def plain_block(channels: int = CHANNELS, heads: int = HEADS) -> Block:
+    """A frozen ViT block (ViT-S by default; same weights on every call)."""
     torch.manual_seed(0)
-    return Block(CHANNELS, HEADS, 4.0).requires_grad_(False)
+    return Block(channels, heads, 4.0).requires_grad_(False)
 
 
-def adapted_block(expert_cfg, num_tasks: int = 1) -> Block:
-    """A ViT-S block with mmase's fused adapters on qkv/proj/fc1/fc2 (nonzero B)."""
+def adapted_block(expert_cfg, num_tasks: int = 1, channels: int = CHANNELS,
+                  heads: int = HEADS) -> Block:
+    """A ViT block with mmase's fused adapters on qkv/proj/fc1/fc2 (nonzero B)."""
     num_experts, top_k, num_shared, rank = expert_cfg
-    block = plain_block()
+    block = plain_block(channels, heads)
     generator = torch.Generator().manual_seed(1)
 
     def factory(name, linear):
@@ -138,9 +140,10 @@ def adapted_block(expert_cfg, num_tasks: int = 1) -> Block:
     return block
 
 
-def loop_block(fused_block: Block, dispatch: bool = True) -> Block:
+def loop_block(fused_block: Block, dispatch: bool = True, channels: int = CHANNELS,
+               heads: int = HEADS) -> Block:
     """The per-expert-loop twin of ``fused_block`` (same weights, same function)."""
-    block = plain_block()
+    block = plain_block(channels, heads)
     wrap_linears(block, TARGET_LAYERS.values(),
                  lambda name, linear: LoopMoELoRALinear.from_fused(
                      linear, fused_block.get_submodule(name), dispatch))
@@ -156,37 +159,48 @@ def step(block: nn.Module, x: torch.Tensor, task) -> None:
 
 
 def run(repeats: int, warmup: int = 1, clock: Callable[[], float] = time.perf_counter,
-        dispatch: bool = True) -> Dict:
+        dispatch: bool = True, device: str = 'cpu', dtype: torch.dtype = torch.float32,
+        batch: int = BATCH, tokens: int = TOKENS, channels: int = CHANNELS,
+        heads: int = HEADS) -> Dict:
     """Time all variants with ``clock`` (seconds); returns the JSON-schema dict (times in ms).
 
-    ``dispatch`` selects the loop reference (see :class:`LoopMoELoRALinear`).
+    ``dispatch`` selects the loop reference (see :class:`LoopMoELoRALinear`). On CUDA every
+    timed call is bracketed by ``torch.cuda.synchronize()``. The sizes default to the ViT-S
+    setting above (smaller ones are for tests).
     """
+    device = torch.device(device)
+    sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
     torch.manual_seed(0)
-    x = torch.randn(BATCH, TOKENS, CHANNELS, requires_grad=True)
+    x = torch.randn(batch, tokens, channels, device=device, dtype=dtype, requires_grad=True)
     x_tasks = x.detach().repeat(NUM_TASKS, 1, 1).requires_grad_(True)
-    task_index = torch.arange(NUM_TASKS).repeat_interleave(BATCH)
+    task_index = torch.arange(NUM_TASKS, device=device).repeat_interleave(batch)
+    tolerance = 1e-3 if dtype == torch.float32 else 5e-2
+
+    def place(module: nn.Module) -> nn.Module:
+        return module.to(device=device, dtype=dtype)
 
     variants: Dict[str, Callable[[], None]] = {}
-    plain = plain_block()
+    plain = place(plain_block(channels, heads))
     variants['plain'] = lambda: step(plain, x, 0)
     loops = {}
     for cfg in EXPERT_CONFIGS:  # ours right after plain, the slow loops after them
         key = '-'.join(map(str, cfg))
-        ours = adapted_block(cfg)
-        loop = loop_block(ours, dispatch)
+        ours = adapted_block(cfg, channels=channels, heads=heads)
+        loop = place(loop_block(ours, dispatch, channels, heads))
+        ours = place(ours)
         with torch.no_grad():  # the reference must compute the same function
             diff = (ours(x, 0) - loop(x, 0)).abs().max().item()
-        if diff > 1e-3:
+        if diff > tolerance:
             raise RuntimeError(f'{key}: loop reference differs from the fused module by {diff}')
         variants[key] = lambda b=ours: step(b, x, 0)
         loops[f'loop:{key}'] = lambda b=loop: step(b, x, 0)
     variants.update(loops)
-    multi = adapted_block(EXPERT_CONFIGS[0], NUM_TASKS)
+    multi = place(adapted_block(EXPERT_CONFIGS[0], NUM_TASKS, channels, heads))
     with torch.no_grad():  # batched multi-task must equal one pass per task
         batched = multi(x_tasks, task_index)
-        diff = max((batched[t * BATCH:(t + 1) * BATCH] - multi(x, t)).abs().max().item()
+        diff = max((batched[t * batch:(t + 1) * batch] - multi(x, t)).abs().max().item()
                    for t in range(NUM_TASKS))
-    if diff > 1e-3:
+    if diff > tolerance:
         raise RuntimeError(f'batched multi-task differs from sequential by {diff}')
     variants['batched'] = lambda: step(multi, x_tasks, task_index)
 
@@ -202,8 +216,10 @@ def run(repeats: int, warmup: int = 1, clock: Callable[[], float] = time.perf_co
             fn()
     for _ in range(repeats):
         for name, fn in variants.items():
+            sync()
             start = clock()
             fn()
+            sync()
             times[name].append((clock() - start) * 1000)
     med = {name: statistics.median(values) for name, values in times.items()}
 
@@ -223,9 +239,11 @@ def run(repeats: int, warmup: int = 1, clock: Callable[[], float] = time.perf_co
     return result
 
 
-def print_table(result: Dict, threads: int, repeats: int, clock: str, loop: str) -> None:
-    print(f'ViT-S block fwd+bwd, batch {BATCH} x {TOKENS} tokens x {CHANNELS} ch, CPU, '
-          f'{threads} thread(s), {clock} clock, median of {repeats}, {loop} loop reference')
+def print_table(result: Dict, threads: int, repeats: int, clock: str, loop: str,
+                device: str = 'cpu', dtype: str = 'float32') -> None:
+    where = f'CPU, {threads} thread(s)' if device == 'cpu' else device
+    print(f'ViT-S block fwd+bwd, batch {BATCH} x {TOKENS} tokens x {CHANNELS} ch, {where}, '
+          f'{dtype}, {clock} clock, median of {repeats}, {loop} loop reference')
     print(f'{"variant":<12}{"ms":>10}{"x plain":>10}{"loop ms":>10}{"loop/ours":>11}')
     print(f'{"plain":<12}{result["plain_ms"]:>10.1f}{1.0:>10.3f}')
     for key, row in result['configs'].items():
@@ -250,7 +268,15 @@ def main(argv=None) -> Dict:
                         help="per-expert-loop reference: 'dispatch' runs each sparse expert on "
                         "its tokens only (typical MoE code), 'dense' on all tokens (the formula "
                         'as written)')
+    parser.add_argument('--device', default='cpu',
+                        help="torch device, e.g. 'cpu' (the issue's setting) or 'cuda'")
+    parser.add_argument('--dtype', choices=('float32', 'bfloat16'), default='float32',
+                        help='parameter and activation dtype')
     args = parser.parse_args(argv)
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        parser.error(f'--device {args.device}: CUDA is not available')
+    if args.device.startswith('cuda') and args.clock == 'cpu':
+        parser.error('--clock cpu measures this process only; use the wall clock on CUDA')
     if args.repeats < 1:
         parser.error('--repeats must be >= 1')
     if args.threads is not None:
@@ -258,11 +284,13 @@ def main(argv=None) -> Dict:
             parser.error('--threads must be >= 1')
         torch.set_num_threads(args.threads)
     clock = time.perf_counter if args.clock == 'wall' else time.process_time
-    result = run(args.repeats, clock=clock, dispatch=args.loop == 'dispatch')
+    result = run(args.repeats, clock=clock, dispatch=args.loop == 'dispatch',
+                 device=args.device, dtype=getattr(torch, args.dtype))
     if args.json:
         print(json.dumps(result))
     else:
-        print_table(result, torch.get_num_threads(), args.repeats, args.clock, args.loop)
+        print_table(result, torch.get_num_threads(), args.repeats, args.clock, args.loop,
+                    args.device, args.dtype)
     return result
 
 

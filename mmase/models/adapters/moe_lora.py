@@ -123,18 +123,57 @@ def moe_gates(logits: torch.Tensor, num_experts: int, top_k: int,
     return gates, top_idx
 
 
+def _select_and_softmax(logits: torch.Tensor, num_experts: int, top_k: int, shared_gating: str
+                        ) -> Tuple[torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
+    """Gates of the fused function, computed on the selected columns only (no autograd).
+
+    Args:
+        logits (Tensor): ``(M, n)`` router logits, ``n = E + S``, sparse experts first.
+
+    Returns:
+        tuple: ``soft`` ``(M, w)``, the softmax the gradient flows through (``w = k + S`` for
+        'adaptive', ``k`` otherwise); ``columns`` ``(M, w)``, the logit column of each entry of
+        ``soft`` (None when ``k == E``: then ``soft`` covers columns ``0..w-1`` in order); and
+        the dense gates ``(M, n)`` (zero for unselected sparse experts, 1 for 'fixed' shared
+        experts).
+    """
+    num_tokens, num_logits = logits.shape
+    num_shared = num_logits - num_experts
+    if top_k < num_experts:
+        top_val, columns = logits[:, :num_experts].topk(top_k, dim=-1, sorted=False)
+    else:
+        top_val, columns = logits[:, :num_experts], None
+    if shared_gating == 'adaptive' and num_shared:
+        soft = torch.softmax(torch.cat([top_val, logits[:, num_experts:]], -1), -1)
+        if columns is not None:
+            shared_cols = torch.arange(num_experts, num_logits, device=logits.device)
+            columns = torch.cat([columns, shared_cols.expand(num_tokens, num_shared)], -1)
+    else:
+        soft = torch.softmax(top_val, -1)
+    if columns is None:
+        gates = soft if soft.shape[1] == num_logits else torch.cat(
+            [soft, soft.new_ones(num_tokens, num_shared)], -1)
+    else:
+        gates = soft.new_zeros(num_tokens, num_logits).scatter_(1, columns, soft)
+        if shared_gating == 'fixed' and num_shared:
+            gates[:, num_experts:] = 1.0
+    return soft, columns, gates
+
+
 class _MoELoRAFunction(torch.autograd.Function):
     """Fused forward/backward of a routed LoRA mixture around a frozen linear.
 
-    Forward (``M`` tokens, ``R = (E+S) r`` ranks, ``n = E + S``)::
+    Forward (``M`` tokens, ``R = (E+S) r`` ranks, ``n = E + S``, ``s = alpha / r``)::
 
         [h | z] = x [A; R_t]^T          one GEMM for all experts' A and the router
-        g       = gates(z)              top-k + softmax, (M, n)
-        y       = x W^T + b + (h * expand_r(s g)) B^T    accumulated into one output
+        g       = gates(z)              top-k + softmax over the selected columns, (M, n)
+        y       = x W^T + b + s (h * expand_r(g)) B^T    accumulated into one output
 
-    Backward computes only the gradients autograd asks for, accumulates ``dx`` in place and
-    never materialises per-expert tensors. With per-sample routers (``router_w`` of shape
-    ``(N, n, d_in)``) the router runs as one batched matmul instead of joining the A GEMM.
+    Backward computes only the gradients autograd asks for, writes the rank and router
+    gradients into one ``(M, R + n)`` buffer (so the A and router weights share one GEMM each
+    way), accumulates ``dx`` in place and never materialises per-expert tensors. With
+    per-sample routers (``router_w`` of shape ``(N, n, d_in)``) the router runs as one batched
+    matmul instead of joining the A GEMM.
 
     Inputs: ``x`` (M, d_in) contiguous, ``weight`` (d_out, d_in), ``bias`` (d_out,) or None,
     ``lora_A`` (R, d_in), ``lora_B`` (d_out, R), ``router_w`` (n, d_in) or (N, n, d_in).
@@ -160,27 +199,29 @@ class _MoELoRAFunction(torch.autograd.Function):
             hidden, logits = hz[:, :total_rank], hz[:, total_rank:]
         # Gates in at least float32 (half-precision logits are upcast for the softmax).
         gate_dtype = torch.promote_types(logits.dtype, torch.float32)
-        soft, gates, top_idx = _gate_softmax(logits.to(gate_dtype), num_experts, top_k,
-                                             shared_gating)
-        scaled = (gates * scaling).to(x.dtype)
-        gated = (hidden.view(num_tokens, num_logits, rank) * scaled.unsqueeze(-1)).view(
+        soft, columns, gates = _select_and_softmax(logits.to(gate_dtype), num_experts, top_k,
+                                                   shared_gating)
+        gates_x = gates.to(x.dtype)
+        gated = (hidden.view(num_tokens, num_logits, rank) * gates_x.unsqueeze(-1)).view(
             num_tokens, total_rank)
         out = x.mm(weight.t()) if bias is None else torch.addmm(bias, x, weight.t())
-        out.addmm_(gated, lora_B.t())
+        out.addmm_(gated, lora_B.t(), alpha=scaling)
 
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(x, weight, lora_A, lora_B, router_w, fused_w, hidden, soft,
-                              scaled)
+        ctx.save_for_backward(x, weight, lora_A, lora_B, router_w, fused_w, hidden, gated,
+                              gates_x, soft, columns)
         ctx.config = (rank, scaling, batch_size, bias is not None)
-        if top_idx is None:
+        if columns is None:
             top_idx = torch.empty(num_tokens, 0, dtype=torch.long, device=x.device)
+        else:
+            top_idx = columns[:, :top_k].contiguous()
         ctx.mark_non_differentiable(gates, top_idx)
         return out, logits, gates, top_idx
 
     @staticmethod
     def backward(ctx, grad_out, grad_logits, grad_gates, grad_idx):
-        (x, weight, lora_A, lora_B, router_w, fused_w, hidden, soft,
-         scaled) = ctx.saved_tensors
+        (x, weight, lora_A, lora_B, router_w, fused_w, hidden, gated, gates_x, soft,
+         columns) = ctx.saved_tensors
         rank, scaling, batch_size, has_bias = ctx.config
         need_x, need_w, need_b, need_a, need_lora_b, need_router = ctx.needs_input_grad[:6]
         num_tokens, in_features = x.shape
@@ -194,29 +235,39 @@ class _MoELoRAFunction(torch.autograd.Function):
         # One copy here instead of one inside every matmul below when the incoming gradient
         # is strided or expanded (e.g. straight from a sum()).
         grad_out = grad_out.contiguous()
-        grad_gated = grad_out.mm(lora_B).view(shaped)
-        # Through the gate softmax: d z = soft * (d soft - <d soft, soft>); unselected sparse
-        # experts have soft = 0 and get no gradient. Shared experts under 'fixed' are constant.
-        grad_scaled = (grad_gated * hidden.view(shaped)).sum(-1).to(soft.dtype) * scaling
+        prod = grad_out.mm(lora_B).view(shaped)  # dL/d(gated) / s
+        # Rank gradients in columns [0, R), router-logit gradients in [R, R + n).
+        grad_hz = x.new_empty(num_tokens, total_rank + num_logits)
+        grad_hidden, grad_z = grad_hz[:, :total_rank], grad_hz[:, total_rank:]
+        scaled_gates = gates_x if scaling == 1 else gates_x * scaling
+        torch.mul(prod, scaled_gates.unsqueeze(-1), out=grad_hidden.view(shaped))
+        # Through the gate softmax on the selected columns: d z = soft * (d g - <d g, soft>).
+        # Unselected sparse experts get no gradient; 'fixed' shared experts are constants.
+        grad_gate = (prod * hidden.view(shaped)).sum(-1).to(soft.dtype)
         width = soft.shape[1]
-        grad_soft = grad_scaled[:, :width]
-        grad_z = grad_scaled.new_zeros(num_tokens, num_logits)
-        grad_z[:, :width] = soft * (grad_soft - (grad_soft * soft).sum(-1, keepdim=True))
+        picked = grad_gate[:, :width] if columns is None else grad_gate.gather(1, columns)
+        if scaling != 1:
+            picked = picked * scaling
+        grad_soft = (soft * (picked - (picked * soft).sum(-1, keepdim=True))).to(x.dtype)
+        if columns is None:
+            grad_z[:, :width] = grad_soft
+            grad_z[:, width:] = 0
+        else:
+            grad_z.zero_().scatter_(1, columns, grad_soft)
         if grad_logits is not None:
             grad_z += grad_logits
-        grad_z = grad_z.to(x.dtype)
-        grad_hidden = (grad_gated * scaled.unsqueeze(-1)).view(num_tokens, total_rank)
 
         if need_lora_b:
-            gated = (hidden.view(shaped) * scaled.unsqueeze(-1)).view(num_tokens, total_rank)
             grad_lora_b = grad_out.t().mm(gated)
+            if scaling != 1:
+                grad_lora_b.mul_(scaling)
         if need_w:
             grad_w = grad_out.t().mm(x)
         if need_b and has_bias:
             grad_b = grad_out.sum(0)
         if fused_w is None:  # per-sample routers
             x3 = x.view(batch_size, -1, in_features)
-            grad_z3 = grad_z.view(batch_size, -1, num_logits)
+            grad_z3 = grad_z.contiguous().view(batch_size, -1, num_logits)
             if need_a:
                 grad_a = grad_hidden.t().mm(x)
             if need_router:
@@ -226,7 +277,6 @@ class _MoELoRAFunction(torch.autograd.Function):
                 grad_x.addmm_(grad_hidden, lora_A)
                 grad_x.view(batch_size, -1, in_features).baddbmm_(grad_z3, router_w)
         else:
-            grad_hz = torch.cat([grad_hidden, grad_z], 1)
             if need_a or need_router:
                 grad_fused = grad_hz.t().mm(x)
                 grad_a, grad_router = grad_fused[:total_rank], grad_fused[total_rank:]

@@ -252,6 +252,38 @@ def test_autocast_bfloat16_runs():
     assert module.lora_A.grad.dtype == torch.float32
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+@pytest.mark.parametrize('per_sample', [False, True])
+def test_cuda_matches_cpu(per_sample):
+    """The fused function on a GPU: outputs and every gradient equal the CPU's (float32), and
+    bfloat16 autocast stays close and keeps float32 gradients."""
+    torch.manual_seed(0)
+    module = MoELoRALinear(nn.Linear(48, 40), num_tasks=2, num_experts=8, top_k=2,
+                           num_shared=1, rank=2, alpha=4.0)
+    nn.init.normal_(module.lora_B)
+    x = torch.randn(3, 50, 48)
+    task = torch.tensor([1, 0, 1]) if per_sample else 1
+    grad = torch.randn(3, 50, 40)
+    results = []
+    for device in ('cpu', 'cuda'):
+        module.to(device)
+        xd = x.detach().to(device).requires_grad_(True)
+        td = task.to(device) if per_sample else task
+        out = module(xd, td)
+        out.backward(grad.to(device))
+        grads = [xd.grad, module.lora_A.grad, module.lora_B.grad, module.router.weight.grad]
+        results.append([t.detach().cpu() for t in [out] + grads])
+        module.zero_grad(set_to_none=True)
+    for got, want in zip(results[1], results[0]):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+    with torch.autocast('cuda', dtype=torch.bfloat16):
+        out = module(x.cuda(), task.cuda() if per_sample else task)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float().cpu(), results[0][0], rtol=0.05, atol=0.3)
+    out.float().sum().backward()
+    assert module.lora_A.grad.dtype == torch.float32
+
+
 @pytest.mark.parametrize('kwargs,error,message', [
     (dict(num_experts=3, top_k=4), ValueError, 'top_k=4 exceeds num_experts=3'),
     (dict(rank=0), ValueError, 'rank=0 must be >= 1'),
