@@ -77,3 +77,33 @@ def test_command_line_json(config):
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(proc.stdout.strip().splitlines()[-1])
     assert rows[0]['adapters'] == ADAPTERS and rows[0]['total'] == BASE + ADAPTERS + ROUTERS
+
+
+# MLP experts on block 1 only (hidden 128, dim 32, T = 2), no LoRA adapters.
+MLP_MOE_CONFIG = CONFIG.replace(
+    'adapter=dict(num_experts=4, top_k=2, num_shared=1, rank=2))',
+    'adapter=None, mlp_moe={mlp_moe})')
+MLP_COPY = 128 * 32 + 128 + 32 * 128 + 32  # one copy of the block's MLP weights and biases
+
+
+@pytest.mark.parametrize('mlp_moe,adapters,routers,frozen_copy', [
+    # FGMoE: one copy of the MLP per task (sliced into experts); router over the 3 routed
+    # slices + the global expert, per task: 2 * 4 * 32. The global expert is the frozen MLP.
+    ("dict(type='FGMoE', blocks=(1,), num_experts=4, top_k=2, num_shared=1)",
+     2 * MLP_COPY, 2 * 4 * 32, 1),
+    # Task-MoE with per-task routers: 3 experts (MLP copies), router 2 * 3 * 32.
+    ("dict(type='TaskMoE', blocks=(1,), num_experts=3, top_k=1)", 3 * MLP_COPY, 2 * 3 * 32, 0),
+    # Task-MoE with a task embedding: one shared router 3 * 32 plus the embedding 2 * 32.
+    ("dict(type='TaskMoE', blocks=(1,), num_experts=3, top_k=1, gating='task_embedding')",
+     3 * MLP_COPY, 3 * 32 + 2 * 32, 0),
+])
+def test_mlp_experts_count_as_adapters(tool, tmp_path, mlp_moe, adapters, routers,
+                                       frozen_copy):
+    path = tmp_path / 'mlp_moe.py'
+    path.write_text(MLP_MOE_CONFIG.format(mlp_moe=mlp_moe))
+    row = tool.main([str(path)])[0]
+    assert row['adapters'] == adapters
+    assert row['routers'] == routers
+    # Block 1's own MLP is replaced by the experts unless it stays as the global expert.
+    assert row['total'] == BASE - (1 - frozen_copy) * MLP_COPY + adapters + routers
+    assert row['trainable'] == adapters + routers

@@ -6,9 +6,11 @@ Builds ``cfg.model`` from each config (mmase imported, default scope from the co
 
 - ``total``: every parameter.
 - ``trainable``: ``requires_grad`` parameters after build (frozen base weights excluded).
-- ``adapters``: LoRA expert weights: parameters named ``lora_*`` and any other parameter of
-  a module wrapping a ``base_layer`` (the base layer's own weights and routers excluded).
-- ``routers``: parameters with ``router`` in their name.
+- ``adapters``: expert weights: the parameters a module lists in its
+  ``expert_parameter_names`` (LoRA ``lora_A``/``lora_B``; the MLP experts of FGMoE and
+  Task-MoE), parameters named ``lora_*``, and any other parameter of a module wrapping a
+  ``base_layer`` (the base layer's own weights and routers excluded).
+- ``routers``: routing parameters: names containing ``router`` or ``task_embedding``.
 
 Example::
 
@@ -39,6 +41,9 @@ def count_parameters(model: nn.Module) -> Dict[str, int]:
     """Parameter counts of ``model`` by the categories in the module docstring."""
     adapter_names = set()
     for prefix, module in model.named_modules():
+        dot = f'{prefix}.' if prefix else ''
+        for name in getattr(module, 'expert_parameter_names', ()):
+            adapter_names.add(dot + name)
         if isinstance(getattr(module, 'base_layer', None), nn.Module):
             for name, _ in module.named_parameters():
                 if not name.startswith('base_layer.'):
@@ -48,7 +53,7 @@ def count_parameters(model: nn.Module) -> Dict[str, int]:
         counts['total'] += param.numel()
         if param.requires_grad:
             counts['trainable'] += param.numel()
-        if 'router' in name:
+        if 'router' in name or 'task_embedding' in name:
             counts['routers'] += param.numel()
         elif 'lora_' in name or name in adapter_names:
             counts['adapters'] += param.numel()

@@ -117,6 +117,10 @@ class FGMoE(RoutingBookkeeping, nn.Module):
 
     #: Callers pass ``(x, task)`` to modules carrying this flag.
     task_conditioned = True
+    #: Parameters holding expert weights (for parameter budgets; the frozen global expert and
+    #: the router are not among them).
+    expert_parameter_names = ('expert_fc1_weight', 'expert_fc1_bias', 'expert_fc2_weight',
+                              'expert_fc2_bias')
 
     #: Configuration keys (besides the MLP, ``num_tasks`` and the bookkeeping flags) and
     #: their defaults, as the backbone's ``mlp_moe`` dict takes them.

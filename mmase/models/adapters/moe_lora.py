@@ -321,6 +321,8 @@ class MoELoRALinear(RoutingBookkeeping, nn.Module):
 
     #: Callers pass ``(x, task)`` to modules carrying this flag.
     task_conditioned = True
+    #: Parameters holding expert weights (for parameter budgets; routers are separate).
+    expert_parameter_names = ('lora_A', 'lora_B')
 
     def __init__(self, base_layer: nn.Linear, num_tasks: int = 1, num_experts: int = 1,
                  top_k: int = 1, num_shared: int = 0, rank: int = 4,

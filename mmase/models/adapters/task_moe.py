@@ -148,6 +148,9 @@ class TaskMoE(RoutingBookkeeping, nn.Module):
 
     #: Callers pass ``(x, task)`` to modules carrying this flag.
     task_conditioned = True
+    #: Parameters holding expert weights (for parameter budgets; the router and task
+    #: embedding are routing parameters).
+    expert_parameter_names = ('fc1_weight', 'fc1_bias', 'fc2_weight', 'fc2_bias')
 
     #: Configuration keys (besides the MLP, ``num_tasks`` and the bookkeeping flags) and
     #: their defaults, as the backbone's ``mlp_moe`` dict takes them.
