@@ -16,8 +16,10 @@ model = dict(
                      shared_gating='none')),
     decode_heads=dict(_delete_=True, human_parts={{_base_.model.decode_heads.human_parts}}),
     loss_weights=dict(_delete_=True, human_parts={{_base_.model.loss_weights.human_parts}}))
-train_dataloader = dict(dataset=dict(tasks=tasks))
-val_dataloader = dict(dataset=dict(tasks=tasks))
+# Only images with a person, as the public loaders do when human parts is the only task (the
+# parts metric leaves the other images out anyway; training on them would only thin the batches).
+train_dataloader = dict(dataset=dict(tasks=tasks, filter_cfg=dict(with_persons=True)))
+val_dataloader = dict(dataset=dict(tasks=tasks, filter_cfg=dict(with_persons=True)))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='invpt')
 test_evaluator = val_evaluator

@@ -6,9 +6,11 @@ import mmengine.fileio as fileio
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
+from mmengine.logging import print_log
+
 from mmase.tasks import check_tasks
 from .pascal_mt_labels import (HUMAN_PART_CLASSES, HUMAN_PART_PALETTE, PASCAL_MT_TASKS,
-                               VOC_CLASSES, VOC_PALETTE)
+                               VOC_CLASSES, VOC_PALETTE, anno_has_person)
 from .split_file import read_split_ids
 
 
@@ -43,6 +45,10 @@ class PascalContextMTDataset(BaseSegDataset):
             ``normals``, ``edge``. Defaults to all five.
         data_root (str): Root of the PASCAL_MT layout. Required.
         img_suffix (str): Image file suffix. Defaults to '.jpg'.
+        filter_cfg (dict, optional): ``dict(with_persons=True)`` keeps only the images whose
+            PASCAL-Part annotation lists a person, as the public loaders do when human parts
+            is the only task (its single-task baseline); needs ``'human_parts'`` in ``tasks``.
+            Reads every ``human_parts/<id>.mat`` once at build. Default: None (all images).
         **kwargs: Other arguments of :class:`mmseg.datasets.BaseSegDataset` (``pipeline``,
             ``test_mode``, ``indices``, ``serialize_data``, ``lazy_init``, ``backend_args``,
             ...). Custom ``classes`` and ``reduce_zero_label=True`` are not supported.
@@ -68,6 +74,7 @@ class PascalContextMTDataset(BaseSegDataset):
                  img_suffix: str = '.jpg',
                  **kwargs) -> None:
         self.tasks = check_tasks(tasks, 'tasks', PASCAL_MT_TASKS)
+        self._check_filter_cfg(kwargs.get('filter_cfg'))
         if not data_root:
             raise ValueError('PascalContextMTDataset: data_root (the PASCAL_MT folder) is '
                              'required')
@@ -85,6 +92,39 @@ class PascalContextMTDataset(BaseSegDataset):
             raise ValueError('PascalContextMTDataset: metainfo.classes must be the 21 '
                              'PASCAL-Context classes; class subsets are not supported')
         self._metainfo['tasks'] = self.tasks
+
+    def _check_filter_cfg(self, filter_cfg: Optional[dict]) -> None:
+        if filter_cfg is None:
+            return
+        unknown = sorted(set(filter_cfg) - {'with_persons'})
+        if unknown:
+            raise ValueError(f'PascalContextMTDataset: filter_cfg has unknown keys {unknown}; '
+                             "the only key is 'with_persons'")
+        with_persons = filter_cfg.get('with_persons', False)
+        if not isinstance(with_persons, bool):
+            raise TypeError('PascalContextMTDataset: filter_cfg.with_persons must be True or '
+                            f'False, got {with_persons!r}')
+        if with_persons and 'human_parts' not in self.tasks:
+            raise ValueError("PascalContextMTDataset: filter_cfg.with_persons=True needs "
+                             f"'human_parts' in tasks, got tasks={self.tasks}")
+
+    def filter_data(self) -> List[dict]:
+        """Apply ``filter_cfg`` (see the class docstring); logs how many images remain.
+
+        Raises:
+            ValueError: No image of the split lists a person.
+        """
+        if not (self.filter_cfg or {}).get('with_persons', False):
+            return self.data_list
+        kept = [info for info in self.data_list if anno_has_person(
+            fileio.get(info['human_parts_path'], backend_args=self.backend_args),
+            info['human_parts_path'])]
+        if not kept:
+            raise ValueError(f'PascalContextMTDataset: filter_cfg.with_persons=True, but no '
+                             f'image of {self.ann_file} has a person in human_parts/*.mat')
+        print_log(f'PascalContextMTDataset: {len(kept)} of {len(self.data_list)} images of '
+                  f'{self.ann_file} have a person (filter_cfg.with_persons)', logger='current')
+        return kept
 
     def _root(self, *parts: str) -> str:
         return osp.join(self.data_root, *parts)

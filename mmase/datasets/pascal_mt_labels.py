@@ -211,6 +211,23 @@ def _anno_objects(anno, path: str):
     return [] if objects.size == 0 else list(objects[0])
 
 
+def _object_class_and_parts(obj, k: int, path: str) -> Tuple[int, np.ndarray]:
+    """Class id ``o[1][0][0]`` and part list ``o[3]`` of PASCAL-Part object ``k``."""
+    try:
+        return int(np.asarray(obj[1]).ravel()[0]), np.asarray(obj[3])
+    except (IndexError, TypeError, ValueError) as err:
+        raise ValueError(f'{path}: object {k} is not a PASCAL-Part object '
+                         f'(class id o[1][0][0], parts o[3]): {err}') from err
+
+
+def anno_has_person(data: bytes, path: str) -> bool:
+    """Whether a PASCAL-Part ``anno`` .mat lists a person object (class 15), the test the
+    public loaders (ASTMT, MTI-Net, InvPT) use to keep images for a human-parts-only run."""
+    anno = _load_mat(data, path, 'anno')
+    return any(_object_class_and_parts(obj, k, path)[0] == PERSON_CLASS_ID
+               for k, obj in enumerate(_anno_objects(anno, path)))
+
+
 def decode_human_parts(data: bytes, path: str, shape: Tuple[int, int]) -> np.ndarray:
     """PASCAL-Part ``anno`` .mat -> (H, W) uint8 human-part classes 0..6.
 
@@ -228,12 +245,7 @@ def decode_human_parts(data: bytes, path: str, shape: Tuple[int, int]) -> np.nda
     anno = _load_mat(data, path, 'anno')
     target = np.zeros(shape, dtype=np.uint8)
     for k, obj in enumerate(_anno_objects(anno, path)):
-        try:
-            class_id = int(np.asarray(obj[1]).ravel()[0])
-            parts = np.asarray(obj[3])
-        except (IndexError, TypeError, ValueError) as err:
-            raise ValueError(f'{path}: object {k} is not a PASCAL-Part object '
-                             f'(class id o[1][0][0], parts o[3]): {err}') from err
+        class_id, parts = _object_class_and_parts(obj, k, path)
         if class_id != PERSON_CLASS_ID or parts.size == 0:
             continue
         for j, part in enumerate(parts.ravel()):

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 from mmengine.structures import PixelData
+from PIL import Image
 
 from mmase.datasets import PascalContextMTDataset
 from mmase.tasks import get_task_spec
-from .helpers import png_bytes, write
+from .helpers import anno_struct, mat_bytes, png_bytes, write
 
 TRAIN = 'ImageSets/Context/train.txt'
 
@@ -163,3 +164,41 @@ def test_train_and_val_pipelines_give_the_contract(toy_root):
         assert meta['flip'] is False and meta['flip_direction'] is None
         # ground truth at the original size
         _check_contract(sample, tasks, size=meta['ori_shape'])
+
+
+def test_filter_with_persons_keeps_images_listing_a_person(toy_copy):
+    # Rewrite the three train ids' PASCAL-Part files: a person with parts, a person without
+    # parts (the public loaders keep it: they test the object classes), only a car.
+    ids = [f'toy_{i:06d}' for i in range(3)]
+    for img_id, objects in zip(ids, [
+            lambda m: [('person', 15, m, [('head', m)])],
+            lambda m: [('car', 7, m, []), ('person', 15, m, [])],
+            lambda m: [('car', 7, m, [('wheel', m)])]]):
+        info = build(toy_copy).get_data_info(ids.index(img_id))
+        with Image.open(info['img_path']) as img:
+            width, height = img.size
+        mask = np.ones((height, width), np.uint8)
+        write(toy_copy / 'human_parts' / f'{img_id}.mat',
+              mat_bytes(dict(anno=anno_struct(objects(mask)))))
+    kept = build(toy_copy, tasks=('human_parts', ), filter_cfg=dict(with_persons=True))
+    assert [kept.get_data_info(i)['img_id'] for i in range(len(kept))] == ids[:2]
+    assert len(build(toy_copy, tasks=('human_parts', ))) == 3  # no filter: all images
+    assert len(build(toy_copy, tasks=('human_parts', ),
+                     filter_cfg=dict(with_persons=False))) == 3
+
+
+def test_filter_with_persons_errors(toy_copy):
+    with pytest.raises(ValueError, match=r"filter_cfg.with_persons=True needs 'human_parts'"):
+        build(toy_copy, tasks=('sal', ), filter_cfg=dict(with_persons=True))
+    with pytest.raises(ValueError, match=r"unknown keys \['min_size'\]"):
+        build(toy_copy, filter_cfg=dict(min_size=32))
+    with pytest.raises(TypeError, match='with_persons must be True or False'):
+        build(toy_copy, filter_cfg=dict(with_persons='yes'))
+    for i in range(3):  # no image of the split has a person
+        write(toy_copy / 'human_parts' / f'toy_{i:06d}.mat',
+              mat_bytes(dict(anno=anno_struct([]))))
+    with pytest.raises(ValueError, match=r'no image of .*train\.txt has a person'):
+        build(toy_copy, tasks=('human_parts', ), filter_cfg=dict(with_persons=True))
+    write(toy_copy / 'human_parts' / 'toy_000001.mat', b'not a mat file')
+    with pytest.raises(OSError, match=r'toy_000001\.mat'):
+        build(toy_copy, tasks=('human_parts', ), filter_cfg=dict(with_persons=True))
