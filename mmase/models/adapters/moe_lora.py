@@ -172,8 +172,8 @@ class _MoELoRAFunction(torch.autograd.Function):
     Backward computes only the gradients autograd asks for, writes the rank and router
     gradients into one ``(M, R + n)`` buffer (so the A and router weights share one GEMM each
     way), accumulates ``dx`` in place and never materialises per-expert tensors. With
-    per-sample routers (``router_w`` of shape ``(N, n, d_in)``) the router runs as one batched
-    matmul instead of joining the A GEMM.
+    per-sample routers (``router_w`` of shape ``(N, n, d_in)``) each sample's ``[A; R]`` is
+    stacked into ``(N, R + n, d_in)`` and the GEMMs become batched matmuls over the samples.
 
     Inputs: ``x`` (M, d_in) contiguous, ``weight`` (d_out, d_in), ``bias`` (d_out,) or None,
     ``lora_A`` (R, d_in), ``lora_B`` (d_out, R), ``router_w`` (n, d_in) or (N, n, d_in).
@@ -188,15 +188,14 @@ class _MoELoRAFunction(torch.autograd.Function):
         num_tokens, in_features = x.shape
         total_rank = lora_A.shape[0]
         num_logits = total_rank // rank
-        if router_w.dim() == 3:  # one router per sample
-            fused_w = None
-            hidden = x.mm(lora_A.t())
-            logits = torch.bmm(x.view(batch_size, -1, in_features),
-                               router_w.transpose(1, 2)).view(num_tokens, num_logits)
+        if router_w.dim() == 3:  # one router per sample: one GEMM per sample, A joins each
+            fused_w = torch.cat([lora_A.expand(batch_size, -1, -1), router_w], 1)
+            hz = torch.bmm(x.view(batch_size, -1, in_features), fused_w.transpose(1, 2)).view(
+                num_tokens, total_rank + num_logits)
         else:
             fused_w = torch.cat([lora_A, router_w], 0)
             hz = x.mm(fused_w.t())
-            hidden, logits = hz[:, :total_rank], hz[:, total_rank:]
+        hidden, logits = hz[:, :total_rank], hz[:, total_rank:]
         # Gates in at least float32 (half-precision logits are upcast for the softmax).
         gate_dtype = torch.promote_types(logits.dtype, torch.float32)
         soft, columns, gates = _select_and_softmax(logits.to(gate_dtype), num_experts, top_k,
@@ -265,17 +264,17 @@ class _MoELoRAFunction(torch.autograd.Function):
             grad_w = grad_out.t().mm(x)
         if need_b and has_bias:
             grad_b = grad_out.sum(0)
-        if fused_w is None:  # per-sample routers
+        if fused_w.dim() == 3:  # per-sample routers: fused_w is (N, R + n, d_in)
             x3 = x.view(batch_size, -1, in_features)
-            grad_z3 = grad_z.contiguous().view(batch_size, -1, num_logits)
-            if need_a:
-                grad_a = grad_hidden.t().mm(x)
-            if need_router:
-                grad_router = torch.bmm(grad_z3.transpose(1, 2), x3)
+            grad_hz3 = grad_hz.view(batch_size, -1, total_rank + num_logits)
+            if need_a or need_router:
+                grad_fused = torch.bmm(grad_hz3.transpose(1, 2), x3)
+                if need_a:
+                    grad_a = grad_fused[:, :total_rank].sum(0)
+                grad_router = grad_fused[:, total_rank:]
             if need_x:
                 grad_x = grad_out.mm(weight)
-                grad_x.addmm_(grad_hidden, lora_A)
-                grad_x.view(batch_size, -1, in_features).baddbmm_(grad_z3, router_w)
+                grad_x.view(batch_size, -1, in_features).baddbmm_(grad_hz3, fused_w)
         else:
             if need_a or need_router:
                 grad_fused = grad_hz.t().mm(x)
