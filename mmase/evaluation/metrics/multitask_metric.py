@@ -1,8 +1,11 @@
 """``MultiTaskMetric``: every task's metrics and Δm from one pass over the predictions."""
+import multiprocessing
 import os.path as osp
+from collections import deque
 from collections.abc import Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
 from numbers import Real
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -15,6 +18,32 @@ from prettytable import PrettyTable
 from mmase.tasks import TASK_SPECS, check_tasks, get_task_spec
 from ..delta_m import MAIN_METRICS, main_metric_key, per_task_delta_m
 from .task_metrics import TaskMeter, build_task_meter, check_protocol
+
+
+#: One sample's meter inputs: task -> (prediction, ground truth) in the meter's shapes, or None
+#: when the task does not count for the sample (e.g. not in ``edge_eval_ids``).
+SampleInputs = Dict[str, Optional[Tuple[np.ndarray, np.ndarray]]]
+
+
+def sample_records(meters: Dict[str, TaskMeter], inputs: SampleInputs,
+                   name: str) -> Dict[str, Any]:
+    """Per-task records of one sample (run inline or in a worker process).
+
+    Raises:
+        ValueError: A meter rejected its input; the message names the task and the sample.
+    """
+    record = {}
+    for task, pair in inputs.items():
+        if pair is None:
+            record[task] = None
+            continue
+        try:
+            record[task] = meters[task].process(*pair)
+        except ValueError as error:
+            spec = TASK_SPECS[task]
+            raise ValueError(f'MultiTaskMetric: task {task!r} ({spec.pred_field} vs '
+                             f'{spec.gt_field}) of sample {name}: {error}') from error
+    return record
 
 
 @METRICS.register_module()
@@ -56,6 +85,13 @@ class MultiTaskMetric(BaseMetric):
             images count for ``edge`` (e.g. SEISM's ``test_new`` list, 2498 of PASCAL-Context's 5105
             val images). A sample's id is its metainfo ``img_id``, else the stem of ``img_path``.
             Default: None (all).
+        num_workers (int): Worker processes that compute the per-sample counts while the model
+            runs (edge odsF costs 1-4 s per PASCAL image, the rest milliseconds); started at the
+            first batch of an evaluation and stopped at its end, with the process-wide start
+            method (``env_cfg.mp_cfg.mp_start_method``, 'fork' in the shipped configs; with
+            'spawn' the launching script needs the ``if __name__ == '__main__'`` guard, as
+            ``tools/test.py`` has). 0 computes them in the calling process. The results do not
+            depend on it. Default: 0.
         collect_device (str): Device for gathering results across processes. Default: 'cpu'.
         prefix (str, optional): Prefix of the metric names. Default: None.
         collect_dir (str, optional): Directory for collecting results on CPU. Default: None.
@@ -69,6 +105,7 @@ class MultiTaskMetric(BaseMetric):
                  edge_tolerance: float = 0.0075,
                  edge_pos_weight: float = 0.95,
                  edge_eval_ids: Optional[str] = None,
+                 num_workers: int = 0,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None) -> None:
@@ -83,6 +120,12 @@ class MultiTaskMetric(BaseMetric):
         self._meters: Dict[str, TaskMeter] = {}
         if 'edge' in self.tasks:
             self._meter('edge')  # validates edge_tolerance / edge_pos_weight now
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(f'MultiTaskMetric.num_workers must be an int >= 0, got '
+                             f'{num_workers!r}')
+        self.num_workers = num_workers
+        self._pool: Optional[ProcessPoolExecutor] = None
+        self._pending: Deque[Future] = deque()
 
     # ----------------------------------------------------------------------------- configuration
     def _check_stl_reference(
@@ -222,25 +265,56 @@ class MultiTaskMetric(BaseMetric):
             data_batch (Any): The batch from the dataloader (unused).
             data_samples (Sequence[dict | SegDataSample]): The model's outputs with ground truth.
         """
+        meters = {task: self._meter(task) for task in self.tasks}
         for sample in data_samples:
-            record = {}
+            inputs: SampleInputs = {}
             for task in self.tasks:
                 spec = TASK_SPECS[task]
                 if task == 'edge' and self.edge_eval_ids is not None \
                         and self._sample_id(sample) not in self.edge_eval_ids:
-                    record[task] = None
+                    inputs[task] = None
                     continue
                 gt = self._array(sample, spec.gt_field, task)
                 pred = self._array(sample, spec.pred_field, task)
                 try:
-                    gt = self._to_meter_shape(gt, spec.channels, spec.gt_field)
-                    pred = self._to_meter_shape(pred, spec.channels, spec.pred_field)
-                    record[task] = self._meter(task).process(pred, gt)
+                    inputs[task] = (self._to_meter_shape(pred, spec.channels, spec.pred_field),
+                                    self._to_meter_shape(gt, spec.channels, spec.gt_field))
                 except ValueError as error:
                     raise ValueError(f'MultiTaskMetric: task {task!r} ({spec.pred_field} vs '
                                      f'{spec.gt_field}) of sample {self._sample_name(sample)}: '
                                      f'{error}') from error
-            self.results.append(record)
+            name = self._sample_name(sample)
+            if self.num_workers == 0:
+                self.results.append(sample_records(meters, inputs, name))
+                continue
+            if self._pool is None:  # the process-wide start method (env_cfg.mp_cfg)
+                self._pool = ProcessPoolExecutor(self.num_workers,
+                                                 mp_context=multiprocessing.get_context())
+            self._pending.append(self._pool.submit(sample_records, meters, inputs, name))
+            if len(self._pending) > 4 * self.num_workers:  # bound the queued images
+                self._collect(keep=2 * self.num_workers)
+
+    def _collect(self, keep: int = 0) -> None:
+        """Move finished records into ``self.results`` in sample order until at most ``keep``
+        are pending; on a worker's error stop the pool and re-raise."""
+        try:
+            while len(self._pending) > keep:
+                self.results.append(self._pending.popleft().result())
+        except BaseException:
+            self._stop_workers()
+            raise
+
+    def _stop_workers(self) -> None:
+        self._pending.clear()
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def evaluate(self, size: int) -> Dict[str, float]:
+        """Wait for the worker processes, then gather and reduce as ``BaseMetric`` does."""
+        self._collect()
+        self._stop_workers()
+        return super().evaluate(size)
 
     def compute_metrics(self, results: List[Dict[str, Any]]) -> Dict[str, float]:
         """Reduce the per-sample records of the whole set; log and return the flat metric dict."""

@@ -234,3 +234,31 @@ def test_half_precision_predictions_are_read_as_float32():
     # rounded values, so the hand-computed maxF holds
     assert metrics['sal/maxF'] == pytest.approx(EXPECTED['sal/maxF_atrc'])
     assert metrics['normals/mErr'] == pytest.approx(45.0, abs=1e-3)
+
+
+def test_worker_processes_give_the_same_metrics(edge_ids):
+    metric = build(edge_ids, stl_reference=STL, num_workers=2)
+    samples = [s.to_dict() for s in fake_samples()]
+    metric.process({}, samples[:1])
+    metric.process({}, samples[1:])
+    assert metric._pool is not None and len(metric._pending) + len(metric.results) == 2
+    metrics = metric.evaluate(2)
+    for key, value in EXPECTED.items():
+        assert metrics[key] == pytest.approx(value), key
+    assert metric._pool is None and not metric._pending
+    # a second evaluation starts a new pool and counts only its own samples
+    metric.process({}, samples)
+    assert metric.evaluate(2) == metrics
+
+
+def test_worker_errors_name_the_sample_and_stop_the_pool(edge_ids):
+    metric = build(None, tasks=('sal', ), num_workers=1)
+    bad = fake_samples()[0].to_dict()
+    bad['pred_sal'] = dict(data=torch.full((1, 2, 2), 3.0))  # logits, not probabilities
+    metric.process({}, [bad])
+    with pytest.raises(ValueError, match=r"task 'sal'.*2008_000001.jpg.*probabilities"):
+        metric.evaluate(1)
+    assert metric._pool is None and not metric._pending
+    for value in (-1, 1.5, True):
+        with pytest.raises(ValueError, match='num_workers must be an int >= 0'):
+            MultiTaskMetric(tasks=('sal', ), num_workers=value)
