@@ -139,7 +139,8 @@ class PascalContextMTDataset(BaseSegDataset):
             ValueError: No split file given, or it lists no id.
             FileNotFoundError: The split file, or files of listed ids, are missing.
         """
-        ids = read_split_ids(self.ann_file, 'PascalContextMTDataset', 'ImageSets/Context/train.txt', self.backend_args)
+        ids = read_split_ids(self.ann_file, 'PascalContextMTDataset',
+                             'ImageSets/Context/train.txt', self.backend_args)
 
         img_dir = self.data_prefix['img_path']
         missing = []
