@@ -20,7 +20,7 @@ per-round ratios):
 
 Example::
 
-    python tools/analysis/benchmark_moe.py --threads 2 --repeats 5
+    python tools/analysis/benchmark_moe.py --threads 2 --repeats 9
     python tools/analysis/benchmark_moe.py --json
     python tools/analysis/benchmark_moe.py --threads 1 --clock cpu   # on a shared machine
     python tools/analysis/benchmark_moe.py --device cuda --repeats 50  # GPU, for comparison
@@ -257,7 +257,8 @@ def print_table(result: Dict, threads: int, repeats: int, clock: str, loop: str,
 def main(argv=None) -> Dict:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--json', action='store_true', help='print the result as JSON')
-    parser.add_argument('--repeats', type=int, default=5, help='timed rounds (median)')
+    parser.add_argument('--repeats', type=int, default=9,
+                        help='timed rounds (median); the shared CPUs here drift by 5-10 %% between rounds')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch.set_num_threads (default: leave as is)')
     parser.add_argument('--clock', choices=('wall', 'cpu'), default='wall',
