@@ -82,27 +82,49 @@ def check_moe_lora_args(num_experts: int, top_k: int, num_shared: int, rank: int
                          f'alpha = rank)')
 
 
-def _gate_softmax(logits: torch.Tensor, num_experts: int, top_k: int, shared_gating: str
-                  ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
-    """Gates from router logits, see :func:`moe_gates`; also returns ``soft``, the softmax
-    output the gradient flows through: ``(M, E + S)`` for 'adaptive', ``(M, E)`` otherwise."""
-    sparse = logits[:, :num_experts]
+def _select_and_softmax(logits: torch.Tensor, num_experts: int, top_k: int, shared_gating: str
+                       ) -> Tuple[torch.Tensor, Optional[torch.Tensor], torch.Tensor,
+                                  Optional[torch.Tensor]]:
+    """Gates from router logits, computed on the selected columns only (see :func:`moe_gates`).
+
+    Differentiable under autograd; :class:`_MoELoRAFunction` calls it without autograd and
+    backpropagates through ``soft`` by hand.
+
+    Args:
+        logits (Tensor): ``(M, n)`` router logits, ``n = E + S``, sparse experts first.
+        num_experts (int): ``E``.
+        top_k (int): ``k``.
+        shared_gating (str): ``'adaptive'`` | ``'fixed'`` | ``'none'``.
+
+    Returns:
+        tuple: ``soft`` ``(M, w)``, the softmax over the selected logits (``w = k + S`` for
+        'adaptive', ``k`` otherwise); ``columns`` ``(M, w)``, the logit column of each entry of
+        ``soft`` (None when ``k == E``: then ``soft`` covers columns ``0..w-1`` in order); the
+        dense ``gates`` ``(M, n)`` (zero for unselected sparse experts, 1 for 'fixed' shared
+        experts); ``top_idx`` ``(M, k)``, the selected sparse experts (None when ``k == E``).
+    """
+    num_tokens, num_logits = logits.shape
+    num_shared = num_logits - num_experts
     if top_k < num_experts:
-        top_idx = sparse.topk(top_k, dim=-1, sorted=False).indices
-        # -inf outside the selected experts: one softmax over all columns is then the softmax
-        # over the selected ones, with exact zeros elsewhere.
-        sparse = sparse + torch.full_like(sparse, float('-inf')).scatter_(-1, top_idx, 0.0)
+        top_val, top_idx = logits[:, :num_experts].topk(top_k, dim=-1, sorted=False)
     else:
-        top_idx = None
-    num_shared = logits.shape[1] - num_experts
-    if shared_gating == 'adaptive':
-        joint = torch.cat([sparse, logits[:, num_experts:]], -1) if num_shared else sparse
-        soft = torch.softmax(joint, -1)
-        return soft, soft, top_idx
-    soft = torch.softmax(sparse, -1)
-    if num_shared:  # 'fixed': every shared expert with weight 1
-        return soft, torch.cat([soft, soft.new_ones(soft.shape[0], num_shared)], -1), top_idx
-    return soft, soft, top_idx
+        top_val, top_idx = logits[:, :num_experts], None
+    columns = top_idx
+    if shared_gating == 'adaptive' and num_shared:
+        soft = torch.softmax(torch.cat([top_val, logits[:, num_experts:]], -1), -1)
+        if top_idx is not None:
+            shared_cols = torch.arange(num_experts, num_logits, device=logits.device)
+            columns = torch.cat([top_idx, shared_cols.expand(num_tokens, num_shared)], -1)
+    else:
+        soft = torch.softmax(top_val, -1)
+    if columns is None:
+        gates = soft if soft.shape[1] == num_logits else torch.cat(
+            [soft, soft.new_ones(num_tokens, num_shared)], -1)
+    else:
+        gates = soft.new_zeros(num_tokens, num_logits).scatter_(1, columns, soft)
+        if shared_gating == 'fixed' and num_shared:
+            gates[:, num_experts:] = 1.0
+    return soft, columns, gates, top_idx
 
 
 def moe_gates(logits: torch.Tensor, num_experts: int, top_k: int,
@@ -119,45 +141,8 @@ def moe_gates(logits: torch.Tensor, num_experts: int, top_k: int,
         tuple: ``gates`` ``(M, E + S)`` (zero for unselected sparse experts) and the selected
         sparse expert ids ``(M, k)`` (None when ``k == E``: every sparse expert is selected).
     """
-    _, gates, top_idx = _gate_softmax(logits, num_experts, top_k, shared_gating)
+    _, _, gates, top_idx = _select_and_softmax(logits, num_experts, top_k, shared_gating)
     return gates, top_idx
-
-
-def _select_and_softmax(logits: torch.Tensor, num_experts: int, top_k: int, shared_gating: str
-                        ) -> Tuple[torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
-    """Gates of the fused function, computed on the selected columns only (no autograd).
-
-    Args:
-        logits (Tensor): ``(M, n)`` router logits, ``n = E + S``, sparse experts first.
-
-    Returns:
-        tuple: ``soft`` ``(M, w)``, the softmax the gradient flows through (``w = k + S`` for
-        'adaptive', ``k`` otherwise); ``columns`` ``(M, w)``, the logit column of each entry of
-        ``soft`` (None when ``k == E``: then ``soft`` covers columns ``0..w-1`` in order); and
-        the dense gates ``(M, n)`` (zero for unselected sparse experts, 1 for 'fixed' shared
-        experts).
-    """
-    num_tokens, num_logits = logits.shape
-    num_shared = num_logits - num_experts
-    if top_k < num_experts:
-        top_val, columns = logits[:, :num_experts].topk(top_k, dim=-1, sorted=False)
-    else:
-        top_val, columns = logits[:, :num_experts], None
-    if shared_gating == 'adaptive' and num_shared:
-        soft = torch.softmax(torch.cat([top_val, logits[:, num_experts:]], -1), -1)
-        if columns is not None:
-            shared_cols = torch.arange(num_experts, num_logits, device=logits.device)
-            columns = torch.cat([columns, shared_cols.expand(num_tokens, num_shared)], -1)
-    else:
-        soft = torch.softmax(top_val, -1)
-    if columns is None:
-        gates = soft if soft.shape[1] == num_logits else torch.cat(
-            [soft, soft.new_ones(num_tokens, num_shared)], -1)
-    else:
-        gates = soft.new_zeros(num_tokens, num_logits).scatter_(1, columns, soft)
-        if shared_gating == 'fixed' and num_shared:
-            gates[:, num_experts:] = 1.0
-    return soft, columns, gates
 
 
 class _MoELoRAFunction(torch.autograd.Function):
@@ -198,8 +183,8 @@ class _MoELoRAFunction(torch.autograd.Function):
         hidden, logits = hz[:, :total_rank], hz[:, total_rank:]
         # Gates in at least float32 (half-precision logits are upcast for the softmax).
         gate_dtype = torch.promote_types(logits.dtype, torch.float32)
-        soft, columns, gates = _select_and_softmax(logits.to(gate_dtype), num_experts, top_k,
-                                                   shared_gating)
+        soft, columns, gates, top_idx = _select_and_softmax(logits.to(gate_dtype), num_experts,
+                                                           top_k, shared_gating)
         gates_x = gates.to(x.dtype)
         gated = (hidden.view(num_tokens, num_logits, rank) * gates_x.unsqueeze(-1)).view(
             num_tokens, total_rank)
@@ -210,10 +195,8 @@ class _MoELoRAFunction(torch.autograd.Function):
         ctx.save_for_backward(x, weight, lora_A, lora_B, router_w, fused_w, hidden, gated,
                               gates_x, soft, columns)
         ctx.config = (rank, scaling, batch_size, bias is not None)
-        if columns is None:
+        if top_idx is None:
             top_idx = torch.empty(num_tokens, 0, dtype=torch.long, device=x.device)
-        else:
-            top_idx = columns[:, :top_k].contiguous()
         ctx.mark_non_differentiable(gates, top_idx)
         return out, logits, gates, top_idx
 
