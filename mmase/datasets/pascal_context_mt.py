@@ -3,10 +3,9 @@ import os.path as osp
 from typing import List, Optional, Sequence
 
 import mmengine.fileio as fileio
+from mmengine.logging import print_log
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
-
-from mmengine.logging import print_log
 
 from mmase.tasks import check_tasks
 from .pascal_mt_labels import (HUMAN_PART_CLASSES, HUMAN_PART_PALETTE, PASCAL_MT_TASKS,

@@ -258,7 +258,8 @@ def main(argv=None) -> Dict:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--json', action='store_true', help='print the result as JSON')
     parser.add_argument('--repeats', type=int, default=9,
-                        help='timed rounds (median); the shared CPUs here drift by 5-10 %% between rounds')
+                        help='timed rounds (median); shared CPUs drift by 5-10 %% between '
+                        'rounds')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch.set_num_threads (default: leave as is)')
     parser.add_argument('--clock', choices=('wall', 'cpu'), default='wall',

@@ -25,6 +25,13 @@ from .task_metrics import TaskMeter, build_task_meter, check_protocol
 SampleInputs = Dict[str, Optional[Tuple[np.ndarray, np.ndarray]]]
 
 
+def task_error(task: str, name: str, error: ValueError) -> ValueError:
+    """``error`` re-worded to name the task, its fields and the sample ``name``."""
+    spec = TASK_SPECS[task]
+    return ValueError(f'MultiTaskMetric: task {task!r} ({spec.pred_field} vs {spec.gt_field}) '
+                      f'of sample {name}: {error}')
+
+
 def sample_records(meters: Dict[str, TaskMeter], inputs: SampleInputs,
                    name: str) -> Dict[str, Any]:
     """Per-task records of one sample (run inline or in a worker process).
@@ -40,9 +47,7 @@ def sample_records(meters: Dict[str, TaskMeter], inputs: SampleInputs,
         try:
             record[task] = meters[task].process(*pair)
         except ValueError as error:
-            spec = TASK_SPECS[task]
-            raise ValueError(f'MultiTaskMetric: task {task!r} ({spec.pred_field} vs '
-                             f'{spec.gt_field}) of sample {name}: {error}') from error
+            raise task_error(task, name, error) from error
     return record
 
 
@@ -267,6 +272,7 @@ class MultiTaskMetric(BaseMetric):
         """
         meters = {task: self._meter(task) for task in self.tasks}
         for sample in data_samples:
+            name = self._sample_name(sample)
             inputs: SampleInputs = {}
             for task in self.tasks:
                 spec = TASK_SPECS[task]
@@ -280,10 +286,7 @@ class MultiTaskMetric(BaseMetric):
                     inputs[task] = (self._to_meter_shape(pred, spec.channels, spec.pred_field),
                                     self._to_meter_shape(gt, spec.channels, spec.gt_field))
                 except ValueError as error:
-                    raise ValueError(f'MultiTaskMetric: task {task!r} ({spec.pred_field} vs '
-                                     f'{spec.gt_field}) of sample {self._sample_name(sample)}: '
-                                     f'{error}') from error
-            name = self._sample_name(sample)
+                    raise task_error(task, name, error) from error
             if self.num_workers == 0:
                 self.results.append(sample_records(meters, inputs, name))
                 continue

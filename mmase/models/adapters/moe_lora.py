@@ -192,8 +192,7 @@ class _MoELoRAFunction(torch.autograd.Function):
         out.addmm_(gated, lora_B.t(), alpha=scaling)
 
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(x, weight, lora_A, lora_B, fused_w, hidden, gated, gates_x, soft,
-                              columns)
+        ctx.save_for_backward(x, weight, lora_B, fused_w, hidden, gated, gates_x, soft, columns)
         ctx.config = (rank, scaling, batch_size, bias is not None)
         if top_idx is None:
             top_idx = torch.empty(num_tokens, 0, dtype=torch.long, device=x.device)
@@ -202,12 +201,11 @@ class _MoELoRAFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out, grad_logits, grad_gates, grad_idx):
-        (x, weight, lora_A, lora_B, fused_w, hidden, gated, gates_x, soft,
-         columns) = ctx.saved_tensors
+        x, weight, lora_B, fused_w, hidden, gated, gates_x, soft, columns = ctx.saved_tensors
         rank, scaling, batch_size, has_bias = ctx.config
         need_x, need_w, need_b, need_a, need_lora_b, need_router = ctx.needs_input_grad[:6]
         num_tokens, in_features = x.shape
-        total_rank = lora_A.shape[0]
+        total_rank = lora_B.shape[1]
         num_logits = total_rank // rank
         shaped = (num_tokens, num_logits, rank)
         grad_x = grad_w = grad_b = grad_a = grad_lora_b = grad_router = None
