@@ -22,7 +22,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
 
 from mmase.evaluation import main_metric_key
-from mmase.models.backbones.ase_vit import ARCH_SETTINGS
+from mmase.models.backbones import ARCH_SETTINGS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(ROOT, 'configs')

@@ -1,16 +1,19 @@
 """Parameter-efficient adapters and MLP-level expert layers: they see a tensor and a task index,
 nothing of ViTs or tasks' names."""
 from .fgmoe import FGMoE, check_fgmoe_args
-from .inject import wrap_linears
+from .inject import wrap_linears, wrap_modules
 from .lora import LoRALinear
-from .moe_lora import (GATING_MODES, MoELoRALinear, check_int_arg, check_moe_lora_args,
-                       moe_gates)
-from .routers import RoutingBookkeeping, TaskRouter, check_task_index, load_balance_loss
+from .moe_lora import (GATING_MODES, LoRAExperts, MoELoRALinear, check_int_arg,
+                       check_moe_lora_args)
+from .moe_lora_ffn import MoELoRAFFN
+from .routers import (RoutingBookkeeping, TaskRouter, check_task_index, load_balance_loss,
+                      moe_gates, select_gates, task_expert_mutual_information)
 from .task_moe import TASK_MOE_GATE_NORMS, TASK_MOE_GATINGS, TaskMoE, check_task_moe_args
 
 __all__ = [
-    'FGMoE', 'GATING_MODES', 'LoRALinear', 'MoELoRALinear', 'RoutingBookkeeping',
-    'TASK_MOE_GATE_NORMS', 'TASK_MOE_GATINGS', 'TaskMoE', 'TaskRouter', 'check_fgmoe_args',
-    'check_int_arg', 'check_moe_lora_args', 'check_task_index', 'check_task_moe_args',
-    'load_balance_loss', 'moe_gates', 'wrap_linears'
+    'FGMoE', 'GATING_MODES', 'LoRAExperts', 'LoRALinear', 'MoELoRAFFN', 'MoELoRALinear',
+    'RoutingBookkeeping', 'TASK_MOE_GATE_NORMS', 'TASK_MOE_GATINGS', 'TaskMoE', 'TaskRouter',
+    'check_fgmoe_args', 'check_int_arg', 'check_moe_lora_args', 'check_task_index',
+    'check_task_moe_args', 'load_balance_loss', 'moe_gates', 'select_gates',
+    'task_expert_mutual_information', 'wrap_linears', 'wrap_modules'
 ]

@@ -51,8 +51,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from .moe_lora import check_int_arg, moe_gates
-from .routers import RoutingBookkeeping, TaskIndex, TaskRouter, check_task_index
+from .moe_lora import check_int_arg
+from .routers import RoutingBookkeeping, TaskIndex, TaskRouter, check_task_index, moe_gates
 from .task_moe import check_mlp_linears, stack_mlp_copies
 
 
@@ -106,6 +106,9 @@ class FGMoE(RoutingBookkeeping, nn.Module):
             all tasks, the routers staying per task (False). Default: True.
         load_balance (bool): In training mode, accumulate the Switch load-balancing loss of the
             routed slices per task (:meth:`pop_load_balance`). Default: False.
+        mutual_information (bool): In training mode, accumulate Mod-Squad's task-expert
+            mutual information over the routed experts (:meth:`pop_mutual_information`).
+            Default: False.
         record_routing (bool): Record routing statistics (:meth:`routing_stats`: ``counts``
             ``(T, R)`` selections of the routed slices, ``tokens``, and with a global expert
             ``global_mass``, the mean global gate ``g``). Default: False.
@@ -130,7 +133,8 @@ class FGMoE(RoutingBookkeeping, nn.Module):
     def __init__(self, fc1: nn.Linear, fc2: nn.Linear, act: Optional[nn.Module] = None,
                  num_tasks: int = 1, num_experts: int = 16, top_k: int = 6, num_shared: int = 2,
                  global_expert: bool = True, task_specific_experts: bool = True,
-                 load_balance: bool = False, record_routing: bool = False):
+                 load_balance: bool = False, mutual_information: bool = False,
+                 record_routing: bool = False):
         super().__init__()
         check_mlp_linears(fc1, fc2, 'FGMoE')
         self.check_config(fc1.out_features, num_experts=num_experts, top_k=top_k,
@@ -149,6 +153,7 @@ class FGMoE(RoutingBookkeeping, nn.Module):
         self.global_expert = global_expert
         self.task_specific_experts = task_specific_experts
         self.load_balance = load_balance
+        self.mutual_information = mutual_information
         self.record_routing = record_routing
 
         # Slice i = hidden units [i * slice_size, (i + 1) * slice_size): routed slices first,
@@ -222,7 +227,6 @@ class FGMoE(RoutingBookkeeping, nn.Module):
         lead_shape = x.shape[:-1]
         x3 = x.reshape(n, -1, self.in_features)
         logits = self.router(x3, task).reshape(-1, self.router.num_logits)
-        num_tokens = logits.shape[0]
         scores = logits.to(torch.promote_types(logits.dtype, torch.float32))
         gates, top_idx = self.slice_gates(scores)
 
@@ -235,11 +239,8 @@ class FGMoE(RoutingBookkeeping, nn.Module):
             out = out + glob.to(out.dtype).view(n, -1, 1) * (global_out - out)
             masses['global_mass'] = glob
 
-        if self.training and self.load_balance:
-            self._add_load_balance(logits, top_idx, self.num_routed, task, n)
-        if self.record_routing:
-            self._record_routing(top_idx, self.num_routed, task, n, num_tokens, x.device,
-                                 **masses)
+        self._after_routing(logits, top_idx, self.num_routed, self.num_routed, task, n,
+                            **masses)
         return out.reshape(*lead_shape, self.out_features)
 
     def extra_repr(self) -> str:

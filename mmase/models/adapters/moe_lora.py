@@ -1,26 +1,32 @@
-"""LoRA mixture-of-experts around a frozen linear layer, with adaptive shared experts (ASE).
+"""LoRA mixture-of-experts with adaptive shared experts (ASE): the experts and the fused kernel.
 
 Implements Li et al., 2025, "Adaptive Shared Experts with LoRA-Based Mixture of Experts for
-Multi-Task Learning" (arXiv 2510.00570), Sec. 3: for a token ``x`` of task ``t`` at a frozen
-linear ``W0``, the task router gives logits ``z = R_t x`` over ``E`` sparse and ``S`` shared
-LoRA experts of rank ``r``; the top-``k`` sparse experts and all shared experts are combined:
+Multi-Task Learning" (arXiv 2510.00570), Sec. 3, in the paper's ``(N/k/S/r)`` notation: ``N``
+LoRA experts of rank ``r`` *including* the ``S`` shared ones, so the sparse pool holds
+``N - S``; a token of task ``t`` gets router logits ``z = R_t x`` over the ``N - S`` sparse and
+``S`` shared experts, and the top-``k`` sparse experts and all shared experts are combined:
 
-    y = W0 x + (alpha / r) * sum_{i in I ∪ shared} g_i B_i A_i x.
+    delta(x) = (alpha / r) * sum_{i in I ∪ shared} g_i B_i A_i x.
 
-Gating modes (``shared_gating``):
+Where the sum is added is the host's choice: beside a frozen linear ``W0`` (per-linear
+placement, :class:`MoELoRALinear`, ``y = W0 x + delta(x)``) or beside a frozen FFN
+(the paper's placement, :class:`~mmase.models.adapters.MoELoRAFFN`,
+``y = FFN(x) + delta(x)``).
+
+Gating modes (``shared_gating``, gates in :func:`~mmase.models.adapters.routers.select_gates`):
     - ``'adaptive'`` (ASE): ``g`` is one softmax over the ``k`` selected sparse logits and the
       ``S`` shared logits jointly, so the router decides how much the shared experts count.
-    - ``'fixed'``: softmax over the ``k`` selected sparse logits; every shared expert has weight 1
-      (the usual "shared expert" of DeepSeekMoE-style models).
+    - ``'fixed'`` (the paper's "naive shared expert"): softmax over the ``k`` selected sparse
+      logits; every shared expert has weight 1.
     - ``'none'``: no shared experts (``S`` must be 0); softmax over the selected sparse logits.
 
-Fast path: the ``A`` matrices of all experts form one ``((E+S) r, d_in)`` weight and the ``B``
-matrices one ``(d_out, (E+S) r)`` weight, so every token costs two skinny matmuls whatever the
+Fast path: the ``A`` matrices of all experts form one ``(N r, d_in)`` weight and the ``B``
+matrices one ``(d_out, N r)`` weight, so every token costs two skinny matmuls whatever the
 number of experts; the gates become a per-token scale on each expert's block of ``r`` ranks:
-``y = W0 x + ((x A^T) * expand_r(scaling * g)) B^T`` with ``g`` zero outside the selected
-experts. The router joins the ``A`` matmul, the adapter output is accumulated into the base
-output, and a hand-written backward skips autograd's intermediate copies. No per-expert Python
-loop, no per-expert tensors.
+``delta = ((x A^T) * expand_r(scaling * g)) B^T`` with ``g`` zero outside the selected
+experts. The router joins the ``A`` matmul, the output is accumulated into the base layer's
+output when there is one, and a hand-written backward skips autograd's intermediate copies.
+No per-expert Python loop, no per-expert tensors.
 
 The module knows nothing of ViTs or task names: it sees a tensor and a task index (an int for
 the whole batch, or a LongTensor ``(N,)`` with one index per sample).
@@ -33,7 +39,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .routers import RoutingBookkeeping, TaskIndex, TaskRouter, check_task_index
+from .routers import (RoutingBookkeeping, TaskIndex, TaskRouter, check_task_index, moe_gates,
+                      select_gates)
 
 GATING_MODES = ('adaptive', 'fixed', 'none')
 
@@ -53,23 +60,32 @@ def check_int_arg(name: str, value, low: int, prefix: str = '') -> None:
 
 def check_moe_lora_args(num_experts: int, top_k: int, num_shared: int, rank: int,
                         shared_gating: str, alpha: Optional[float] = None,
-                        prefix: str = '') -> None:
-    """Validate the expert configuration; errors name the field as ``{prefix}{name}``.
+                        prefix: str = '', active_experts: Optional[int] = None) -> None:
+    """Validate an ``(N/k/S/r)`` expert configuration; errors name ``{prefix}{field}``.
 
     Args:
-        num_experts (int): ``E``, sparse experts (>= 1).
-        top_k (int): ``k``, sparse experts selected per token (1 <= k <= E).
-        num_shared (int): ``S``, shared experts (>= 0; 0 when ``shared_gating='none'``).
+        num_experts (int): ``N``, experts per layer *including* the shared ones (>= 1).
+        top_k (int): ``k``, sparse experts selected per token, ``1 <= k <= N - S``.
+        num_shared (int): ``S``, always-active shared experts, ``0 <= S < N`` (0 when
+            ``shared_gating='none'``).
         rank (int): ``r``, rank of every expert (>= 1).
         shared_gating (str): One of ``'adaptive'``, ``'fixed'``, ``'none'``.
         alpha (float, optional): LoRA scale numerator (> 0) or None.
         prefix (str): Prepended to field names in messages, e.g. ``'adapter.'``.
+        active_experts (int, optional): A stated ``k + S`` to check against. Default: None.
     """
     for name, value, low in (('num_experts', num_experts, 1), ('top_k', top_k, 1),
                              ('num_shared', num_shared, 0), ('rank', rank, 1)):
         check_int_arg(name, value, low, prefix)
-    if top_k > num_experts:
-        raise ValueError(f'{prefix}top_k={top_k} exceeds {prefix}num_experts={num_experts}')
+    if num_shared >= num_experts:
+        raise ValueError(f'{prefix}num_shared={num_shared} leaves no sparse expert: '
+                         f'{prefix}num_experts={num_experts} counts the shared experts too '
+                         f'(the paper\'s N/k/S/r), so it must exceed num_shared')
+    num_sparse = num_experts - num_shared
+    if top_k > num_sparse:
+        raise ValueError(f'{prefix}top_k={top_k} exceeds the sparse pool of {num_sparse} '
+                         f'experts ({prefix}num_experts={num_experts} - '
+                         f'{prefix}num_shared={num_shared})')
     if shared_gating not in GATING_MODES:
         raise ValueError(f'{prefix}shared_gating={shared_gating!r} is not one of {GATING_MODES}')
     if shared_gating == 'none' and num_shared > 0:
@@ -80,79 +96,25 @@ def check_moe_lora_args(num_experts: int, top_k: int, num_shared: int, rank: int
                               or alpha <= 0):
         raise ValueError(f'{prefix}alpha={alpha!r} must be a positive number (or None for '
                          f'alpha = rank)')
-
-
-def _select_and_softmax(logits: torch.Tensor, num_experts: int, top_k: int, shared_gating: str
-                       ) -> Tuple[torch.Tensor, Optional[torch.Tensor], torch.Tensor,
-                                  Optional[torch.Tensor]]:
-    """Gates from router logits, computed on the selected columns only (see :func:`moe_gates`).
-
-    Differentiable under autograd; :class:`_MoELoRAFunction` calls it without autograd and
-    backpropagates through ``soft`` by hand.
-
-    Args:
-        logits (Tensor): ``(M, n)`` router logits, ``n = E + S``, sparse experts first.
-        num_experts (int): ``E``.
-        top_k (int): ``k``.
-        shared_gating (str): ``'adaptive'`` | ``'fixed'`` | ``'none'``.
-
-    Returns:
-        tuple: ``soft`` ``(M, w)``, the softmax over the selected logits (``w = k + S`` for
-        'adaptive', ``k`` otherwise); ``columns`` ``(M, w)``, the logit column of each entry of
-        ``soft`` (None when ``k == E``: then ``soft`` covers columns ``0..w-1`` in order); the
-        dense ``gates`` ``(M, n)`` (zero for unselected sparse experts, 1 for 'fixed' shared
-        experts); ``top_idx`` ``(M, k)``, the selected sparse experts (None when ``k == E``).
-    """
-    num_tokens, num_logits = logits.shape
-    num_shared = num_logits - num_experts
-    if top_k < num_experts:
-        top_val, top_idx = logits[:, :num_experts].topk(top_k, dim=-1, sorted=False)
-    else:
-        top_val, top_idx = logits[:, :num_experts], None
-    columns = top_idx
-    if shared_gating == 'adaptive' and num_shared:
-        soft = torch.softmax(torch.cat([top_val, logits[:, num_experts:]], -1), -1)
-        if top_idx is not None:
-            shared_cols = torch.arange(num_experts, num_logits, device=logits.device)
-            columns = torch.cat([top_idx, shared_cols.expand(num_tokens, num_shared)], -1)
-    else:
-        soft = torch.softmax(top_val, -1)
-    if columns is None:
-        gates = soft if soft.shape[1] == num_logits else torch.cat(
-            [soft, soft.new_ones(num_tokens, num_shared)], -1)
-    else:
-        gates = soft.new_zeros(num_tokens, num_logits).scatter_(1, columns, soft)
-        if shared_gating == 'fixed' and num_shared:
-            gates[:, num_experts:] = 1.0
-    return soft, columns, gates, top_idx
-
-
-def moe_gates(logits: torch.Tensor, num_experts: int, top_k: int,
-              shared_gating: str) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """Turn router logits into a dense gate matrix over all experts (differentiable).
-
-    Args:
-        logits (Tensor): ``(M, E + S)`` router logits, sparse experts first.
-        num_experts (int): ``E``.
-        top_k (int): ``k``.
-        shared_gating (str): ``'adaptive'`` | ``'fixed'`` | ``'none'``.
-
-    Returns:
-        tuple: ``gates`` ``(M, E + S)`` (zero for unselected sparse experts) and the selected
-        sparse expert ids ``(M, k)`` (None when ``k == E``: every sparse expert is selected).
-    """
-    _, _, gates, top_idx = _select_and_softmax(logits, num_experts, top_k, shared_gating)
-    return gates, top_idx
+    if active_experts is not None:
+        check_int_arg('active_experts', active_experts, 1, prefix)
+        if active_experts != top_k + num_shared:
+            raise ValueError(f'{prefix}active_experts={active_experts} does not match '
+                             f'{prefix}top_k + {prefix}num_shared = {top_k} + {num_shared} = '
+                             f'{top_k + num_shared}')
 
 
 class _MoELoRAFunction(torch.autograd.Function):
-    """Fused forward/backward of a routed LoRA mixture around a frozen linear.
+    """Fused forward/backward of a routed LoRA mixture, optionally around a frozen linear.
 
-    Forward (``M`` tokens, ``R = (E+S) r`` ranks, ``n = E + S``, ``s = alpha / r``)::
+    Forward (``M`` tokens, ``R = N r`` ranks, ``n = N`` logits, ``s = alpha / r``)::
 
         [h | z] = x [A; R_t]^T          one GEMM for all experts' A and the router
         g       = gates(z)              top-k + softmax over the selected columns, (M, n)
-        y       = x W^T + b + s (h * expand_r(g)) B^T    accumulated into one output
+        y       = [x W^T + b] + s (h * expand_r(g)) B^T    accumulated into one output
+
+    The bracket is there only when a base ``weight`` is given (per-linear placement); without
+    one ``y`` is the experts' sum alone (placement beside an FFN, whose output the host adds).
 
     Backward computes only the gradients autograd asks for, writes the rank and router
     gradients into one ``(M, R + n)`` buffer (so the A and router weights share one GEMM each
@@ -160,15 +122,15 @@ class _MoELoRAFunction(torch.autograd.Function):
     per-sample routers (``router_w`` of shape ``(N, n, d_in)``) each sample's ``[A; R]`` is
     stacked into ``(N, R + n, d_in)`` and the GEMMs become batched matmuls over the samples.
 
-    Inputs: ``x`` (M, d_in) contiguous, ``weight`` (d_out, d_in), ``bias`` (d_out,) or None,
-    ``lora_A`` (R, d_in), ``lora_B`` (d_out, R), ``router_w`` (n, d_in) or (N, n, d_in).
+    Inputs: ``x`` (M, d_in) contiguous, ``weight`` (d_out, d_in) or None, ``bias`` (d_out,) or
+    None, ``lora_A`` (R, d_in), ``lora_B`` (d_out, R), ``router_w`` (n, d_in) or (N, n, d_in).
     Outputs: ``y`` (M, d_out); ``logits`` (M, n) (differentiable, for auxiliary losses);
-    ``gates`` (M, n) (at least float32) and ``top_idx`` (M, k) (empty when k == E), both not
-    differentiable.
+    ``gates`` (M, n) (at least float32) and ``top_idx`` (M, k) (empty when k == N - S), both
+    not differentiable.
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, lora_A, lora_B, router_w, num_experts, top_k, rank,
+    def forward(ctx, x, weight, bias, lora_A, lora_B, router_w, num_sparse, top_k, rank,
                 scaling, shared_gating, batch_size):
         num_tokens, in_features = x.shape
         total_rank = lora_A.shape[0]
@@ -183,13 +145,18 @@ class _MoELoRAFunction(torch.autograd.Function):
         hidden, logits = hz[:, :total_rank], hz[:, total_rank:]
         # Gates in at least float32 (half-precision logits are upcast for the softmax).
         gate_dtype = torch.promote_types(logits.dtype, torch.float32)
-        soft, columns, gates, top_idx = _select_and_softmax(logits.to(gate_dtype), num_experts,
-                                                           top_k, shared_gating)
+        soft, columns, gates, top_idx = select_gates(logits.to(gate_dtype), num_sparse, top_k,
+                                                     shared_gating)
         gates_x = gates.to(x.dtype)
         gated = (hidden.view(num_tokens, num_logits, rank) * gates_x.unsqueeze(-1)).view(
             num_tokens, total_rank)
-        out = x.mm(weight.t()) if bias is None else torch.addmm(bias, x, weight.t())
-        out.addmm_(gated, lora_B.t(), alpha=scaling)
+        if weight is None:
+            out = gated.mm(lora_B.t())
+            if scaling != 1:
+                out.mul_(scaling)
+        else:
+            out = x.mm(weight.t()) if bias is None else torch.addmm(bias, x, weight.t())
+            out.addmm_(gated, lora_B.t(), alpha=scaling)
 
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(x, weight, lora_B, fused_w, hidden, gated, gates_x, soft, columns)
@@ -211,7 +178,7 @@ class _MoELoRAFunction(torch.autograd.Function):
         grad_x = grad_w = grad_b = grad_a = grad_lora_b = grad_router = None
 
         if grad_out is None:  # only an auxiliary loss on the logits was backpropagated
-            grad_out = x.new_zeros(num_tokens, weight.shape[0])
+            grad_out = x.new_zeros(num_tokens, lora_B.shape[0])
         # One copy here instead of one inside every matmul below when the incoming gradient
         # is strided or expanded (e.g. straight from a sum()).
         grad_out = grad_out.contiguous()
@@ -245,6 +212,9 @@ class _MoELoRAFunction(torch.autograd.Function):
             grad_w = grad_out.t().mm(x)
         if need_b and has_bias:
             grad_b = grad_out.sum(0)
+        if need_x:  # the base layer's part first, then the experts' and the router's
+            grad_x = x.new_zeros(num_tokens, in_features) if weight is None else \
+                grad_out.mm(weight)
         if fused_w.dim() == 3:  # per-sample routers: fused_w is (N, R + n, d_in)
             x3 = x.view(batch_size, -1, in_features)
             grad_hz3 = grad_hz.view(batch_size, -1, total_rank + num_logits)
@@ -254,49 +224,45 @@ class _MoELoRAFunction(torch.autograd.Function):
                     grad_a = grad_fused[:, :total_rank].sum(0)
                 grad_router = grad_fused[:, total_rank:]
             if need_x:
-                grad_x = grad_out.mm(weight)
                 grad_x.view(batch_size, -1, in_features).baddbmm_(grad_hz3, fused_w)
         else:
             if need_a or need_router:
                 grad_fused = grad_hz.t().mm(x)
                 grad_a, grad_router = grad_fused[:total_rank], grad_fused[total_rank:]
             if need_x:
-                grad_x = grad_out.mm(weight)
                 grad_x.addmm_(grad_hz, fused_w)
         return (grad_x, grad_w, grad_b, grad_a, grad_lora_b, grad_router, None, None, None,
                 None, None, None)
 
 
-class MoELoRALinear(RoutingBookkeeping, nn.Module):
-    """A frozen linear layer plus a task-routed mixture of LoRA experts (ASE, Sec. 3).
+class LoRAExperts(RoutingBookkeeping, nn.Module):
+    """``N`` task-routed LoRA experts ``(N/k/S/r)`` mapping ``d_in -> d_out``: the parameters,
+    the routing and the fused forward shared by every placement.
 
-    The wrapped layer is kept as ``base_layer`` and frozen; the adapter adds
-    ``(alpha / r) * sum_i g_i B_i A_i x`` on top. ``A`` is kaiming-uniform initialised and ``B``
-    is zero, so a fresh adapter leaves the layer's output unchanged. Plain LoRA is the special
-    case ``num_experts=1, top_k=1, num_shared=0`` (see
-    :func:`~mmase.models.adapters.lora.LoRALinear`).
+    ``A`` is kaiming-uniform initialised and ``B`` is zero, so fresh experts add nothing.
     When the gates cannot depend on the token (one sparse expert and no adaptively gated shared
-    expert) no router is built and the gates are the constant 1.
+    expert, e.g. plain LoRA ``1/1/0/r``) no router is built and the gates are the constant 1.
 
     Args:
-        base_layer (nn.Linear): The layer to adapt; frozen in place, not copied.
+        in_features (int): ``d_in``.
+        out_features (int): ``d_out``.
         num_tasks (int): Number of task routers ``T``. Default: 1.
-        num_experts (int): Sparse experts ``E``. Default: 1.
-        top_k (int): Sparse experts selected per token ``k``. Default: 1.
-        num_shared (int): Shared experts ``S``. Default: 0.
-        rank (int): Rank ``r`` of each expert. Default: 4.
+        num_experts (int): ``N``, experts *including* the shared ones. Default: 1.
+        top_k (int): ``k``, sparse experts selected per token (of ``N - S``). Default: 1.
+        num_shared (int): ``S``, always-active shared experts. Default: 0.
+        rank (int): ``r``, rank of each expert. Default: 4.
         alpha (float, optional): Scale numerator; output scale is ``alpha / rank``.
             None means ``alpha = rank`` (scale 1). Default: None.
         shared_gating (str): ``'adaptive'`` | ``'fixed'`` | ``'none'``. Default: ``'adaptive'``.
-        load_balance (bool): In training mode, compute the load-balancing loss of every forward
-            (see :func:`~mmase.models.adapters.routers.load_balance_loss`); fetch it with
+        load_balance (bool): In training mode, accumulate the Switch load-balancing loss (see
+            :func:`~mmase.models.adapters.routers.load_balance_loss`); fetch it with
             :meth:`pop_load_balance`. Default: False.
+        mutual_information (bool): In training mode, accumulate the routing probabilities of
+            Mod-Squad's task-expert mutual information; fetch it with
+            :meth:`pop_mutual_information`. Default: False.
         record_routing (bool): Accumulate routing statistics (see :meth:`routing_stats`).
             Default: False.
-
-    Shapes:
-        - ``x``: ``(N, *, d_in)``; ``task``: int or LongTensor ``(N,)``.
-        - output: ``(N, *, d_out)``.
+        device, dtype: Of the new parameters. Default: None.
     """
 
     #: Callers pass ``(x, task)`` to modules carrying this flag.
@@ -304,23 +270,20 @@ class MoELoRALinear(RoutingBookkeeping, nn.Module):
     #: Parameters holding expert weights (for parameter budgets; routers are separate).
     expert_parameter_names = ('lora_A', 'lora_B')
 
-    def __init__(self, base_layer: nn.Linear, num_tasks: int = 1, num_experts: int = 1,
-                 top_k: int = 1, num_shared: int = 0, rank: int = 4,
+    def __init__(self, in_features: int, out_features: int, num_tasks: int = 1,
+                 num_experts: int = 1, top_k: int = 1, num_shared: int = 0, rank: int = 4,
                  alpha: Optional[float] = None, shared_gating: str = 'adaptive',
-                 load_balance: bool = False, record_routing: bool = False):
+                 load_balance: bool = False, mutual_information: bool = False,
+                 record_routing: bool = False, device=None, dtype=None):
         super().__init__()
-        if not isinstance(base_layer, nn.Linear):
-            raise TypeError(f'MoELoRALinear wraps an nn.Linear, got {type(base_layer).__name__}')
         check_moe_lora_args(num_experts, top_k, num_shared, rank, shared_gating, alpha)
         if not _is_int(num_tasks) or num_tasks < 1:
             raise ValueError(f'num_tasks={num_tasks!r} must be an int >= 1')
-        self.base_layer = base_layer
-        for param in self.base_layer.parameters():
-            param.requires_grad_(False)
-        self.in_features = base_layer.in_features
-        self.out_features = base_layer.out_features
+        self.in_features = in_features
+        self.out_features = out_features
         self.num_tasks = num_tasks
         self.num_experts = num_experts
+        self.num_sparse = num_experts - num_shared
         self.top_k = top_k
         self.num_shared = num_shared
         self.rank = rank
@@ -330,16 +293,19 @@ class MoELoRALinear(RoutingBookkeeping, nn.Module):
         self.load_balance = load_balance
         self.record_routing = record_routing
 
-        total = (num_experts + num_shared) * rank
-        factory = dict(device=base_layer.weight.device, dtype=base_layer.weight.dtype)
-        # Expert e owns rows [e*r, (e+1)*r) of lora_A and the same columns of lora_B.
-        self.lora_A = nn.Parameter(torch.empty(total, self.in_features, **factory))
-        self.lora_B = nn.Parameter(torch.empty(self.out_features, total, **factory))
-        constant_gates = num_experts == 1 and (num_shared == 0 or shared_gating == 'fixed')
-        self.router = None if constant_gates else TaskRouter(
-            self.in_features, num_experts + num_shared, num_tasks).to(**factory)
+        factory = dict(device=device, dtype=dtype)
+        # Expert e owns rows [e*r, (e+1)*r) of lora_A and the same columns of lora_B; the
+        # sparse experts come first, then the shared ones.
+        self.lora_A = nn.Parameter(torch.empty(num_experts * rank, in_features, **factory))
+        self.lora_B = nn.Parameter(torch.empty(out_features, num_experts * rank, **factory))
+        constant_gates = self.num_sparse == 1 and (num_shared == 0 or shared_gating == 'fixed')
+        self.router = None if constant_gates else TaskRouter(in_features, num_experts,
+                                                             num_tasks).to(**factory)
+        if mutual_information and self.router is None:
+            raise ValueError('mutual_information needs a router, but these gates are '
+                             'constant (one sparse expert, no adaptively gated shared expert)')
+        self.mutual_information = mutual_information
         self.reset_parameters()
-
         self._init_bookkeeping()
 
     def reset_parameters(self) -> None:
@@ -350,26 +316,39 @@ class MoELoRALinear(RoutingBookkeeping, nn.Module):
             self.router.reset_parameters()
 
     @property
-    def num_total_experts(self) -> int:
-        return self.num_experts + self.num_shared
+    def num_gated(self) -> int:
+        """Logit columns the router's softmax gates (the routing distribution)."""
+        return self.num_experts if self.shared_gating == 'adaptive' else self.num_sparse
 
-    def forward(self, x: torch.Tensor, task: TaskIndex) -> torch.Tensor:
+    def routed_forward(self, x: torch.Tensor, task: TaskIndex,
+                       base: Optional[nn.Linear] = None) -> torch.Tensor:
+        """``base(x) + delta(x)`` (``delta(x)`` alone without ``base``).
+
+        Args:
+            x (Tensor): ``(N, *, d_in)``.
+            task (int | Tensor): Task index, int or LongTensor ``(N,)``.
+            base (nn.Linear, optional): Frozen linear fused into the same kernel.
+
+        Returns:
+            Tensor: ``(N, *, d_out)``.
+        """
         check_task_index(task, self.num_tasks, x.shape[0])
         if self.router is None:  # constant gates (all 1): plain LoRA over all ranks
             if self.record_routing:
                 num_tokens = x.numel() // self.in_features
-                self._record(x.new_ones(num_tokens, self.num_total_experts), None, task,
+                self._record(x.new_ones(num_tokens, self.num_experts), None, task,
                              x.shape[0])
-            hidden = F.linear(x, self.lora_A) * self.scaling
-            return self.base_layer(x) + F.linear(hidden, self.lora_B)
+            delta = F.linear(F.linear(x, self.lora_A) * self.scaling, self.lora_B)
+            return delta if base is None else base(x) + delta
 
         lead_shape = x.shape[:-1]
         if isinstance(task, int):
             router_w = self.router.weight[task]
         else:
             router_w = self.router.weight.index_select(0, task)
-        tensors = [x.reshape(-1, self.in_features).contiguous(), self.base_layer.weight,
-                   self.base_layer.bias, self.lora_A, self.lora_B, router_w]
+        tensors = [x.reshape(-1, self.in_features).contiguous(),
+                   None if base is None else base.weight, None if base is None else base.bias,
+                   self.lora_A, self.lora_B, router_w]
         device_type = x.device.type
         autocast = torch.is_autocast_enabled(device_type)
         if autocast:  # run the fused function in the autocast dtype, with autocast off inside
@@ -377,38 +356,89 @@ class MoELoRALinear(RoutingBookkeeping, nn.Module):
             tensors = [t if t is None else t.to(dtype) for t in tensors]
         with torch.autocast(device_type, enabled=False) if autocast else contextlib.nullcontext():
             out, logits, gates, top_idx = _MoELoRAFunction.apply(
-                *tensors, self.num_experts, self.top_k, self.rank, self.scaling,
+                *tensors, self.num_sparse, self.top_k, self.rank, self.scaling,
                 self.shared_gating, x.shape[0])
         if top_idx.shape[1] == 0:
             top_idx = None
-        if self.training and self.load_balance:
-            self._add_load_balance(logits, top_idx, self.num_experts, task, x.shape[0])
-        if self.record_routing:
-            self._record(gates, top_idx, task, x.shape[0])
+        self._after_routing(logits, top_idx, self.num_sparse, self.num_gated, task, x.shape[0],
+                            **self._masses(gates))
         return out.view(*lead_shape, self.out_features)
 
+    def forward(self, x: torch.Tensor, task: TaskIndex) -> torch.Tensor:
+        """``delta(x)``: ``(N, *, d_in)`` -> ``(N, *, d_out)``."""
+        return self.routed_forward(x, task)
+
     # ----------------------------------------------------------------------------------------
-    # load balancing and routing statistics (see RoutingBookkeeping)
+    # routing statistics (see RoutingBookkeeping)
+    def _masses(self, gates: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Per-token total gate weight of the sparse and of the shared experts."""
+        return dict(sparse_mass=gates[:, :self.num_sparse].sum(-1),
+                    shared_mass=gates[:, self.num_sparse:].sum(-1))
+
     def _record(self, gates: torch.Tensor, top_idx: Optional[torch.Tensor], task: TaskIndex,
                 batch_size: int) -> None:
-        """Record selections and the sparse / shared gate mass of ``gates`` ``(M, E + S)``."""
-        self._record_routing(top_idx, self.num_experts, task, batch_size, gates.shape[0],
-                             gates.device, sparse_mass=gates[:, :self.num_experts].sum(-1),
-                             shared_mass=gates[:, self.num_experts:].sum(-1))
+        """Record selections and the sparse / shared gate mass of ``gates`` ``(M, N)``."""
+        self._record_routing(top_idx, self.num_sparse, task, batch_size, gates.shape[0],
+                             gates.device, **self._masses(gates))
 
     def routing_stats(self) -> Optional[Dict[str, torch.Tensor]]:
         """Routing statistics recorded while ``record_routing`` was on, or None.
 
         Returns:
-            dict: ``counts`` ``(T, E)`` times each sparse expert was selected, ``tokens`` ``(T,)``
-            tokens routed, ``sparse_mass`` / ``shared_mass`` ``(T,)`` mean total gate weight of
-            the sparse / shared experts per token (all float64, on the layer's device). Without
-            a router (constant gates) every expert counts as selected with its constant gate.
+            dict: ``counts`` ``(T, N - S)`` times each sparse expert was selected, ``tokens``
+            ``(T,)`` tokens routed, ``sparse_mass`` / ``shared_mass`` ``(T,)`` mean total gate
+            weight of the sparse / shared experts per token (all float64, on the layer's
+            device). Without a router (constant gates) every expert counts as selected with
+            its constant gate.
         """
         return super().routing_stats()
 
+    def notation(self) -> str:
+        """The paper's ``N/k/S/r``."""
+        return f'{self.num_experts}/{self.top_k}/{self.num_shared}/{self.rank}'
+
     def extra_repr(self) -> str:
         return (f'in_features={self.in_features}, out_features={self.out_features}, '
-                f'num_tasks={self.num_tasks}, num_experts={self.num_experts}, '
-                f'top_k={self.top_k}, num_shared={self.num_shared}, rank={self.rank}, '
+                f'num_tasks={self.num_tasks}, experts N/k/S/r={self.notation()}, '
                 f'alpha={self.alpha:g}, shared_gating={self.shared_gating!r}')
+
+
+class MoELoRALinear(LoRAExperts):
+    """A frozen linear layer plus task-routed LoRA experts (per-linear placement).
+
+    ``y = W0 x + (alpha / r) * sum_i g_i B_i A_i x``. The wrapped layer is kept as
+    ``base_layer`` and frozen (PEFT style: wraps, never copies), so a fresh adapter leaves the
+    layer's output unchanged. Plain LoRA is the case ``num_experts=1, top_k=1, num_shared=0``
+    (see :func:`~mmase.models.adapters.lora.LoRALinear`).
+
+    Args:
+        base_layer (nn.Linear): The layer to adapt; frozen in place, not copied.
+        **kwargs: The expert configuration of :class:`LoRAExperts` (``num_tasks``,
+            ``num_experts`` = N with the shared ones, ``top_k``, ``num_shared``, ``rank``,
+            ``alpha``, ``shared_gating``, ``load_balance``, ``mutual_information``,
+            ``record_routing``).
+
+    Shapes:
+        - ``x``: ``(N, *, d_in)``; ``task``: int or LongTensor ``(N,)``.
+        - output: ``(N, *, d_out)``.
+    """
+
+    def __init__(self, base_layer: nn.Linear, **kwargs):
+        if not isinstance(base_layer, nn.Linear):
+            raise TypeError(f'MoELoRALinear wraps an nn.Linear, got {type(base_layer).__name__}')
+        super().__init__(base_layer.in_features, base_layer.out_features,
+                         device=base_layer.weight.device, dtype=base_layer.weight.dtype,
+                         **kwargs)
+        self.base_layer = base_layer
+        for param in self.base_layer.parameters():
+            param.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor, task: TaskIndex) -> torch.Tensor:
+        return self.routed_forward(x, task, base=self.base_layer)
+
+    def get_delta_weight(self) -> torch.Tensor:
+        """``(d_out, d_in)`` weight the experts add, for constant gates (plain LoRA) only."""
+        if self.router is not None:
+            raise RuntimeError('routed experts have token-dependent gates: no single delta '
+                               'weight exists (only plain LoRA, 1/1/0/r, can be merged)')
+        return self.scaling * self.lora_B @ self.lora_A

@@ -1,4 +1,4 @@
-"""Task-specific routers and the routing bookkeeping shared by every routed layer.
+"""The routing core shared by every routed layer: task routers, gates, auxiliary losses, statistics.
 
 ASE (Li et al., 2025, "Adaptive Shared Experts with LoRA-Based Mixture of Experts for
 Multi-Task Learning", Sec. 3) gives every task its own router: a bias-free linear map from a
@@ -6,10 +6,18 @@ token to one logit per expert (sparse experts first, then shared experts). The r
 tasks are stored as one ``(T, num_logits, in_features)`` tensor so that a batch mixing tasks
 (one task index per sample) is routed with a single batched matmul.
 
-Also here, because every routed layer of the family (LoRA experts, FGMoE slices, Task-MoE
-FFN experts) needs them: the Switch load-balancing loss (:func:`load_balance_loss`) and
-:class:`RoutingBookkeeping`, the mixin that accumulates that loss per task and records routing
-statistics.
+Every routed layer of the family (LoRA experts beside an FFN or a linear, FGMoE slices,
+Task-MoE FFN experts) goes through the same chain, implemented once here:
+
+1. :class:`TaskRouter`: task-router logits;
+2. :func:`select_gates` / :func:`moe_gates`: top-k over the sparse pool, then one softmax over
+   the selected logits (``'none'``), jointly with the shared ones (``'adaptive'``, ASE), or
+   with the shared experts at weight 1 (``'fixed'``);
+3. :meth:`RoutingBookkeeping._after_routing`: the auxiliary losses (Switch load balancing,
+   :func:`load_balance_loss`; Mod-Squad's task-expert mutual information,
+   :func:`task_expert_mutual_information`) and the routing statistics, per task.
+
+The layers differ only in their experts.
 """
 import math
 from typing import Dict, Optional, Tuple, Union
@@ -127,21 +135,119 @@ def load_balance_loss(logits: torch.Tensor, top_idx: Optional[torch.Tensor], num
     p = probs.new_zeros(num_groups, num_experts).index_add(0, group, probs)
     return num_experts * (f * p).sum(-1) / tokens.square()
 
+def select_gates(logits: torch.Tensor, num_sparse: int, top_k: int, shared_gating: str
+                 ) -> Tuple[torch.Tensor, Optional[torch.Tensor], torch.Tensor,
+                            Optional[torch.Tensor]]:
+    """Gates from router logits, computed on the selected columns only (see :func:`moe_gates`).
+
+    Differentiable under autograd; the fused MoE-LoRA function calls it without autograd and
+    backpropagates through ``soft`` by hand.
+
+    Args:
+        logits (Tensor): ``(M, n)`` router logits, ``n = num_sparse + S``, sparse experts first.
+        num_sparse (int): Size of the sparse pool ``N - S``.
+        top_k (int): ``k``, sparse experts selected per token.
+        shared_gating (str): ``'adaptive'`` | ``'fixed'`` | ``'none'``.
+
+    Returns:
+        tuple: ``soft`` ``(M, w)``, the softmax over the selected logits (``w = k + S`` for
+        'adaptive', ``k`` otherwise); ``columns`` ``(M, w)``, the logit column of each entry of
+        ``soft`` (None when ``k == num_sparse``: then ``soft`` covers columns ``0..w-1`` in
+        order); the dense ``gates`` ``(M, n)`` (zero for unselected sparse experts, 1 for
+        'fixed' shared experts); ``top_idx`` ``(M, k)``, the selected sparse experts (None when
+        ``k == num_sparse``).
+    """
+    num_tokens, num_logits = logits.shape
+    num_shared = num_logits - num_sparse
+    if top_k < num_sparse:
+        top_val, top_idx = logits[:, :num_sparse].topk(top_k, dim=-1, sorted=False)
+    else:
+        top_val, top_idx = logits[:, :num_sparse], None
+    columns = top_idx
+    if shared_gating == 'adaptive' and num_shared:
+        soft = torch.softmax(torch.cat([top_val, logits[:, num_sparse:]], -1), -1)
+        if top_idx is not None:
+            shared_cols = torch.arange(num_sparse, num_logits, device=logits.device)
+            columns = torch.cat([top_idx, shared_cols.expand(num_tokens, num_shared)], -1)
+    else:
+        soft = torch.softmax(top_val, -1)
+    if columns is None:
+        gates = soft if soft.shape[1] == num_logits else torch.cat(
+            [soft, soft.new_ones(num_tokens, num_shared)], -1)
+    else:
+        gates = soft.new_zeros(num_tokens, num_logits).scatter_(1, columns, soft)
+        if shared_gating == 'fixed' and num_shared:
+            gates[:, num_sparse:] = 1.0
+    return soft, columns, gates, top_idx
+
+
+def moe_gates(logits: torch.Tensor, num_sparse: int, top_k: int,
+              shared_gating: str) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Turn router logits into a dense gate matrix over all experts (differentiable).
+
+    Args:
+        logits (Tensor): ``(M, num_sparse + S)`` router logits, sparse experts first.
+        num_sparse (int): Size of the sparse pool ``N - S``.
+        top_k (int): ``k``.
+        shared_gating (str): ``'adaptive'`` | ``'fixed'`` | ``'none'``.
+
+    Returns:
+        tuple: ``gates`` ``(M, num_sparse + S)`` (zero for unselected sparse experts) and the
+        selected sparse expert ids ``(M, k)`` (None when every sparse expert is selected).
+    """
+    _, _, gates, top_idx = select_gates(logits, num_sparse, top_k, shared_gating)
+    return gates, top_idx
+
+
+def task_expert_mutual_information(prob_sum: torch.Tensor, tokens: torch.Tensor,
+                                   eps: float = 1e-12) -> torch.Tensor:
+    """Mutual information ``I(T; E)`` between tasks and experts (Mod-Squad, Chen et al., 2023).
+
+    With ``P(e | t)`` the mean routing probability of task ``t``'s tokens and a uniform ``P(t)``
+    over the tasks that have tokens, ``P(t, e) = P(t) P(e | t)``, ``P(e) = sum_t P(t, e)`` and
+
+        I(T; E) = sum_t sum_e P(t, e) log(P(t, e) / (P(t) P(e))).
+
+    It is 0 when every task routes alike and ``log T`` when the tasks use disjoint experts.
+
+    Args:
+        prob_sum (Tensor): ``(T, E)`` sum over each task's tokens of the routing probabilities
+            (every row of probabilities sums to 1).
+        tokens (Tensor): ``(T,)`` tokens summed per task (0: the task did not run).
+        eps (float): Floor inside the logarithms.
+
+    Returns:
+        Tensor: scalar, in nats (differentiable through ``prob_sum``).
+    """
+    present = tokens > 0
+    if int(present.sum()) < 2:
+        return prob_sum.sum() * 0.0  # one task: I = 0 (keeps the graph)
+    cond = prob_sum[present] / tokens[present].unsqueeze(-1).to(prob_sum.dtype)
+    p_task = 1.0 / cond.shape[0]
+    marginal = cond.mean(0)
+    log_ratio = torch.log(cond.clamp(min=eps)) - torch.log(marginal.clamp(min=eps))
+    return (p_task * cond * log_ratio).sum()
+
 
 class RoutingBookkeeping:
-    """Mixin of routed layers: per-task load-balancing losses and routing statistics.
+    """Mixin of routed layers: the tail of the routing chain (auxiliary losses, statistics).
 
-    The host module sets ``num_tasks`` (int), ``load_balance`` (bool) and ``record_routing``
-    (bool), calls :meth:`_init_bookkeeping` in ``__init__`` and, in ``forward``, calls
-    :meth:`_add_load_balance` (training with ``load_balance``) and :meth:`_record_routing`
-    (with ``record_routing``). Callers read :meth:`pop_load_balance` and :meth:`routing_stats`.
+    The host module sets ``num_tasks`` (int), ``load_balance`` (bool), ``mutual_information``
+    (bool) and ``record_routing`` (bool), calls :meth:`_init_bookkeeping` in ``__init__`` and,
+    in ``forward``, :meth:`_after_routing` once with its logits, gates and selections. Callers
+    read :meth:`pop_load_balance`, :meth:`pop_mutual_information` and :meth:`routing_stats`.
     A task index is an int for the whole batch or a LongTensor ``(N,)`` per sample; tokens are
     flattened ``(M, ...)`` with ``M = N * tokens_per_sample``.
     """
 
+    #: Default of the host flag: no mutual-information accumulation.
+    mutual_information = False
+
     def _init_bookkeeping(self) -> None:
         self._lb_sum: Optional[torch.Tensor] = None  # (T,) summed losses (with grad)
         self._lb_count: Optional[torch.Tensor] = None  # (T,) forwards that contributed
+        self._mi_sum: Optional[torch.Tensor] = None  # (T, E) summed routing probabilities
+        self._mi_tokens: Optional[torch.Tensor] = None  # (T,) tokens behind _mi_sum
         self._stats: Optional[Dict[str, torch.Tensor]] = None
 
     @staticmethod
@@ -151,6 +257,30 @@ class RoutingBookkeeping:
         if isinstance(task, int):
             return None
         return task.repeat_interleave(num_tokens // batch_size)
+
+    def _after_routing(self, logits: torch.Tensor, top_idx: Optional[torch.Tensor],
+                       num_sparse: int, num_gated: int, task: TaskIndex, batch_size: int,
+                       **masses: torch.Tensor) -> None:
+        """The shared tail of every routed forward: auxiliary losses, then statistics.
+
+        Args:
+            logits (Tensor): ``(M, >= num_gated)`` router logits (differentiable).
+            top_idx (Tensor | None): ``(M, k)`` selected sparse experts (None: all selected).
+            num_sparse (int): Size of the sparse pool (load balancing and selection counts).
+            num_gated (int): Leading logit columns whose softmax is the routing distribution
+                of the mutual-information loss (ASE 'adaptive': sparse and shared experts;
+                otherwise the sparse pool).
+            task (int | Tensor): The forward's task index.
+            batch_size (int): ``N``.
+            **masses (Tensor): ``name -> (M,)`` per-token values for the statistics.
+        """
+        if self.training and self.load_balance:
+            self._add_load_balance(logits, top_idx, num_sparse, task, batch_size)
+        if self.training and self.mutual_information:
+            self._add_mutual_information(logits[:, :num_gated], task, batch_size)
+        if self.record_routing:
+            self._record_routing(top_idx, num_sparse, task, batch_size, logits.shape[0],
+                                 logits.device, **masses)
 
     # ----------------------------------------------------------------------------------------
     # load balancing
@@ -183,6 +313,36 @@ class RoutingBookkeeping:
         result = (self._lb_sum, self._lb_count)
         self._lb_sum = self._lb_count = None
         return result
+
+    # ----------------------------------------------------------------------------------------
+    # mutual information between tasks and experts
+    def _add_mutual_information(self, logits: torch.Tensor, task: TaskIndex,
+                                batch_size: int) -> None:
+        """Accumulate each task's summed routing probabilities ``softmax(logits)`` ``(M, E)``."""
+        probs = torch.softmax(logits.float(), -1)
+        group = self._token_groups(task, batch_size, logits.shape[0])
+        if group is None:
+            group = torch.full((logits.shape[0], ), task, dtype=torch.long,
+                               device=logits.device)
+        prob_sum = probs.new_zeros(self.num_tasks, probs.shape[1]).index_add(0, group, probs)
+        tokens = torch.bincount(group, minlength=self.num_tasks).to(probs.dtype)
+        if self._mi_sum is None:
+            self._mi_sum, self._mi_tokens = prob_sum, tokens
+        else:
+            self._mi_sum = self._mi_sum + prob_sum
+            self._mi_tokens = self._mi_tokens + tokens
+
+    def pop_mutual_information(self) -> Optional[torch.Tensor]:
+        """Return and clear ``I(T; E)`` of the tokens routed since the last call, or None.
+
+        All tasks' tokens since the last call (one batched forward, or one forward per task)
+        form the estimate (:func:`task_expert_mutual_information`); differentiable.
+        """
+        if self._mi_sum is None:
+            return None
+        info = task_expert_mutual_information(self._mi_sum, self._mi_tokens)
+        self._mi_sum = self._mi_tokens = None
+        return info
 
     # ----------------------------------------------------------------------------------------
     # routing statistics

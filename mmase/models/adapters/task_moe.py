@@ -42,8 +42,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from .moe_lora import check_int_arg, moe_gates
-from .routers import RoutingBookkeeping, TaskIndex, TaskRouter, check_task_index
+from .moe_lora import check_int_arg
+from .routers import RoutingBookkeeping, TaskIndex, TaskRouter, check_task_index, moe_gates
 
 TASK_MOE_GATINGS = ('task_router', 'task_embedding')
 TASK_MOE_GATE_NORMS = ('topk', 'all')
@@ -137,6 +137,9 @@ class TaskMoE(RoutingBookkeeping, nn.Module):
             :func:`stack_mlp_copies`. Default: 0 (exact copies).
         load_balance (bool): In training mode, accumulate the Switch load-balancing loss per
             task (:meth:`pop_load_balance`). Default: False.
+        mutual_information (bool): In training mode, accumulate Mod-Squad's task-expert
+            mutual information over the routed experts (:meth:`pop_mutual_information`).
+            Default: False.
         record_routing (bool): Record routing statistics (:meth:`routing_stats`: ``counts``
             ``(T, E)``, ``tokens``, ``sparse_mass`` = mean total gate weight per token, 1 for
             ``'topk'``). Default: False.
@@ -160,7 +163,8 @@ class TaskMoE(RoutingBookkeeping, nn.Module):
     def __init__(self, fc1: nn.Linear, fc2: nn.Linear, act: Optional[nn.Module] = None,
                  num_tasks: int = 1, num_experts: int = 8, top_k: int = 2,
                  gating: str = 'task_router', gate_norm: str = 'topk', init_noise: float = 0.0,
-                 load_balance: bool = False, record_routing: bool = False):
+                 load_balance: bool = False, mutual_information: bool = False,
+                 record_routing: bool = False):
         super().__init__()
         check_mlp_linears(fc1, fc2, 'TaskMoE')
         self.check_config(fc1.out_features, num_experts=num_experts, top_k=top_k,
@@ -176,6 +180,7 @@ class TaskMoE(RoutingBookkeeping, nn.Module):
         self.gate_norm = gate_norm
         self.init_noise = float(init_noise)
         self.load_balance = load_balance
+        self.mutual_information = mutual_information
         self.record_routing = record_routing
 
         # expert e: fc2_weight[e] @ act(fc1_weight[e] @ x + fc1_bias[e]) + fc2_bias[e]
@@ -258,11 +263,8 @@ class TaskMoE(RoutingBookkeeping, nn.Module):
         routed = torch.cat(outs) * gate_of.to(outs[0].dtype).unsqueeze(-1)
         out = routed.new_zeros(num_tokens, self.out_features).index_add_(0, token_of, routed)
 
-        if self.training and self.load_balance:
-            self._add_load_balance(logits, top_idx, self.num_experts, task, x.shape[0])
-        if self.record_routing:
-            self._record_routing(top_idx, self.num_experts, task, x.shape[0], num_tokens,
-                                 x.device, sparse_mass=gates.sum(-1))
+        self._after_routing(logits, top_idx, self.num_experts, self.num_experts, task,
+                            x.shape[0], sparse_mass=gates.sum(-1))
         return out.view(*lead_shape, self.out_features)
 
     def extra_repr(self) -> str:
