@@ -29,6 +29,11 @@ import torch.nn.functional as F
 TaskIndex = Union[int, torch.Tensor]
 
 
+def _gate_dtype(tensor: torch.Tensor) -> torch.dtype:
+    """At least float32 (half-precision logits are upcast for softmaxes)."""
+    return torch.promote_types(tensor.dtype, torch.float32)
+
+
 def check_task_index(task: TaskIndex, num_tasks: int, batch_size: int) -> None:
     """Validate a task index for a batch of ``batch_size`` samples.
 
@@ -123,7 +128,7 @@ def load_balance_loss(logits: torch.Tensor, top_idx: Optional[torch.Tensor], num
     Returns:
         Tensor: ``(T,)`` loss per group (0 for groups without tokens); ``(1,)`` without groups.
     """
-    probs = torch.softmax(logits[:, :num_experts].float(), -1)
+    probs = torch.softmax(logits[:, :num_experts].to(_gate_dtype(logits)), -1)
     if top_idx is None:
         select = torch.full_like(probs, 1.0 / num_experts)
     else:
@@ -319,7 +324,7 @@ class RoutingBookkeeping:
     def _add_mutual_information(self, logits: torch.Tensor, task: TaskIndex,
                                 batch_size: int) -> None:
         """Accumulate each task's summed routing probabilities ``softmax(logits)`` ``(M, E)``."""
-        probs = torch.softmax(logits.float(), -1)
+        probs = torch.softmax(logits.to(_gate_dtype(logits)), -1)
         group = self._token_groups(task, batch_size, logits.shape[0])
         if group is None:
             group = torch.full((logits.shape[0], ), task, dtype=torch.long,

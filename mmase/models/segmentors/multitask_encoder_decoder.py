@@ -2,8 +2,8 @@
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.model import ModuleDict
 from mmengine.structures import PixelData
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.models.utils import resize
@@ -20,9 +20,10 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
 
     A *task-agnostic* backbone (any mmseg backbone, e.g. ``VisionTransformer``) runs once per
     batch and its features feed every head. A *task-conditioned* backbone (attribute
-    ``task_conditioned = True``, e.g. ``ASEViT``) is run for every task through
-    ``backbone.forward_tasks(inputs, tasks) -> {task: features}``; it may return auxiliary
-    losses (router load balancing) through ``backbone.pop_aux_losses()``.
+    ``task_conditioned = True``, e.g. ``ASEViT``) is run through
+    ``backbone.forward_tasks(inputs, tasks) -> {task: features}`` (which itself runs once when
+    it has no router and no task embedding); it may return auxiliary losses (router load
+    balancing, mutual information) through ``backbone.pop_aux_losses()``.
 
     Each head sees its task's ground truth as ``gt_sem_seg``, so any mmseg decode head works for
     the segmentation tasks, and mmase's ``BinaryHead`` / ``DenseRegressionHead`` serve the binary
@@ -77,7 +78,8 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
                 raise ValueError(f'model.backbone.tasks={tuple(backbone_tasks)} lacks the model '
                                  f'tasks {missing}')
         self.neck = MODELS.build(neck) if neck is not None else None
-        self.decode_heads = nn.ModuleDict({t: MODELS.build(decode_heads[t]) for t in self.tasks})
+        # mmengine's ModuleDict (a BaseModule), so init_weights reaches every head's init_cfg
+        self.decode_heads = ModuleDict({t: MODELS.build(decode_heads[t]) for t in self.tasks})
         self.align_corners = align_corners
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg

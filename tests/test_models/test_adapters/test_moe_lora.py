@@ -1,11 +1,14 @@
-"""MoELoRALinear: gating arithmetic by hand, fused backward vs a loop reference, budget, errors."""
+"""MoELoRALinear / MoELoRAFFN: gating arithmetic by hand, fused backward vs a loop reference
+(output, parameters and the router-logit path of the auxiliary losses), the paper's budgets,
+errors."""
 import math
 
 import pytest
 import torch
 import torch.nn as nn
 
-from mmase.models.adapters import LoRALinear, MoELoRALinear, load_balance_loss, moe_gates
+from mmase.models.adapters import (LoRALinear, MoELoRAFFN, MoELoRALinear, load_balance_loss,
+                                   moe_gates, task_expert_mutual_information)
 
 LN = math.log
 
@@ -20,9 +23,9 @@ X = [[1.0, 0.0], [0.0, 1.0]]
 
 
 def hand_module(shared_gating, num_shared=1, alpha=None):
-    """E=3, k=2, r=1 with the weights above (the shared expert dropped when num_shared=0)."""
+    """N = 3 + S, k=2, r=1 with the weights above (the shared expert dropped when S = 0)."""
     n = 3 + num_shared
-    module = MoELoRALinear(nn.Linear(2, 2), num_tasks=1, num_experts=3, top_k=2,
+    module = MoELoRALinear(nn.Linear(2, 2), num_tasks=1, num_experts=n, top_k=2,
                            num_shared=num_shared, rank=1, alpha=alpha,
                            shared_gating=shared_gating)
     with torch.no_grad():
@@ -109,30 +112,47 @@ def test_fresh_adapter_is_identity_and_base_frozen():
     torch.testing.assert_close(module(x, torch.tensor([0, 1, 1])), base(x))
 
 
-@pytest.mark.parametrize('cfg', [(16, 3, 1, 4), (32, 6, 2, 2), (64, 12, 4, 1)])
-def test_equal_adapter_budget_at_d384(cfg):
+# The paper's grid (PAPERS.md): N/k/S/r, sparse pool N - S, stored N r = 64, active (k+S) r = 16.
+PAPER_GRID = [((16, 3, 1, 4), 15), ((32, 6, 2, 2), 30), ((64, 12, 4, 1), 60), ((16, 4, 0, 4), 16),
+              ((32, 8, 0, 2), 32)]
+
+
+@pytest.mark.parametrize('cfg,sparse_pool', PAPER_GRID)
+def test_paper_grid_stores_64_ranks_and_activates_16(cfg, sparse_pool):
     num_experts, top_k, num_shared, rank = cfg
+    gating = 'adaptive' if num_shared else 'none'
     module = MoELoRALinear(nn.Linear(384, 384), num_tasks=5, num_experts=num_experts,
-                           top_k=top_k, num_shared=num_shared, rank=rank)
-    adapter = module.lora_A.numel() + module.lora_B.numel()
-    assert adapter == 68 * (384 + 384)  # (E + S) r (d_in + d_out), the same for all three
-    assert module.router.weight.numel() == 5 * 384 * (num_experts + num_shared)
+                           top_k=top_k, num_shared=num_shared, rank=rank, shared_gating=gating)
+    assert module.num_sparse == sparse_pool and module.notation() == '/'.join(map(str, cfg))
+    assert module.lora_A.shape == (64, 384) and module.lora_B.shape == (384, 64)
+    assert module.router.weight.shape == (5, num_experts, 384)  # one logit per expert
+    nn.init.normal_(module.lora_B)
+    module.record_routing = True
+    module(torch.randn(2, 9, 384), 1)
+    stats = module.routing_stats()
+    # every token: k sparse experts of the pool, plus the S shared ones -> (k + S) r = 16 ranks
+    assert stats['counts'].shape == (5, sparse_pool)
+    assert stats['counts'][1].sum().item() == 18 * top_k
+    assert (top_k + num_shared) * rank == 16
 
 
-def reference_forward(module, x, task):
+def reference_forward(module, x, task, return_logits=False):
     """The defining sum over experts, with autograd (no fused kernel)."""
     n = x.shape[0]
     flat = x.reshape(n, -1, module.in_features)
     weight = module.router.weight[task]
     logits = flat @ weight.transpose(-1, -2)
-    gates, _ = moe_gates(logits.reshape(-1, module.num_total_experts), module.num_experts,
-                         module.top_k, module.shared_gating)
-    gates = gates.reshape(n, -1, module.num_total_experts)
-    out = module.base_layer(flat)
+    gates, top_idx = moe_gates(logits.reshape(-1, module.num_experts), module.num_sparse,
+                               module.top_k, module.shared_gating)
+    gates = gates.reshape(n, -1, module.num_experts)
+    base = getattr(module, 'base_layer', None)
+    out = base(flat) if base is not None else 0.0
     r = module.rank
-    for e in range(module.num_total_experts):
+    for e in range(module.num_experts):
         a, b = module.lora_A[e * r:(e + 1) * r], module.lora_B[:, e * r:(e + 1) * r]
         out = out + module.scaling * gates[..., e:e + 1] * (flat @ a.t() @ b.t())
+    if return_logits:
+        return out.reshape(*x.shape[:-1], -1), logits.reshape(-1, module.num_experts), top_idx
     return out.reshape(*x.shape[:-1], -1)
 
 
@@ -142,8 +162,8 @@ def reference_forward(module, x, task):
 @pytest.mark.parametrize('per_sample', [False, True])
 def test_fused_matches_loop_reference(gating, num_shared, top_k, per_sample):
     torch.manual_seed(0)
-    module = MoELoRALinear(nn.Linear(6, 7), num_tasks=3, num_experts=5, top_k=top_k,
-                           num_shared=num_shared, rank=2, alpha=3.0,
+    module = MoELoRALinear(nn.Linear(6, 7), num_tasks=3, num_experts=5 + num_shared,
+                           top_k=top_k, num_shared=num_shared, rank=2, alpha=3.0,
                            shared_gating=gating).double()
     nn.init.normal_(module.lora_B)
     module.base_layer.weight.requires_grad_(True)  # e.g. unfrozen by a `trainable` pattern
@@ -171,6 +191,152 @@ def test_gradcheck(per_sample):
     x = torch.randn(2, 3, 4, dtype=torch.float64, requires_grad=True)
     task = torch.tensor([1, 0]) if per_sample else 1
     assert torch.autograd.gradcheck(lambda inp: module(inp, task), (x, ))
+
+
+@pytest.mark.parametrize('placement', ['linear', 'ffn'])
+@pytest.mark.parametrize('per_sample', [False, True])
+def test_gradcheck_over_parameters(placement, per_sample):
+    """gradcheck of the fused backward with respect to the input, A, B and the router."""
+    torch.manual_seed(2)
+    kwargs = dict(num_tasks=2, num_experts=4, top_k=2, num_shared=1, rank=2, alpha=3.0)
+    if placement == 'linear':
+        module, prefix = MoELoRALinear(nn.Linear(4, 3), **kwargs).double(), ''
+    else:
+        ffn = nn.Sequential()
+        ffn.fc1, ffn.act, ffn.fc2 = nn.Linear(4, 6), nn.GELU(), nn.Linear(6, 4)
+        module, prefix = MoELoRAFFN(ffn, **kwargs).double(), 'experts.'
+    experts = module if placement == 'linear' else module.experts
+    task = torch.tensor([1, 0]) if per_sample else 1
+    x = torch.randn(2, 3, 4, dtype=torch.float64, requires_grad=True)
+    params = [experts.lora_A, experts.router.weight,
+              torch.randn_like(experts.lora_B)]  # nonzero B, else the gates get no gradient
+    params = [p.detach().clone().requires_grad_(True) for p in params]
+
+    def fn(inp, lora_a, router_w, lora_b):
+        names = ('lora_A', 'router.weight', 'lora_B')
+        state = {prefix + n: t for n, t in zip(names, (lora_a, router_w, lora_b))}
+        return torch.func.functional_call(module, state, (inp, task))
+
+    assert torch.autograd.gradcheck(fn, (x, *params))
+
+
+@pytest.mark.parametrize('gating,num_shared', [('adaptive', 1), ('fixed', 1), ('none', 0)])
+def test_router_gradient_through_auxiliary_losses_matches_autograd(gating, num_shared):
+    """The fused function's logits output carries the load-balancing and mutual-information
+    gradients to the router exactly as autograd through the defining formulas does."""
+    torch.manual_seed(3)
+    module = MoELoRALinear(nn.Linear(5, 4), num_tasks=2, num_experts=4 + num_shared, top_k=2,
+                           num_shared=num_shared, rank=2, shared_gating=gating,
+                           load_balance=True, mutual_information=True).double()
+    nn.init.normal_(module.lora_B)
+    x = torch.randn(4, 3, 5, dtype=torch.float64)
+    task = torch.tensor([0, 1, 1, 0])
+    grad = torch.randn(4, 3, 4, dtype=torch.float64)
+    params = [module.lora_A, module.lora_B, module.router.weight]
+
+    out = module(x, task)
+    lb_sum, lb_count = module.pop_load_balance()
+    info = module.pop_mutual_information()
+    total = (out * grad).sum() + (lb_sum / lb_count).sum() - 0.5 * info
+    got = torch.autograd.grad(total, params)
+
+    ref, logits, top_idx = reference_forward(module, x, task, return_logits=True)
+    group = task.repeat_interleave(3)
+    ref_lb = load_balance_loss(logits, top_idx, module.num_sparse, group, 2)
+    probs = torch.softmax(logits[:, :module.num_gated], -1)
+    prob_sum = torch.zeros(2, probs.shape[1], dtype=probs.dtype).index_add(0, group, probs)
+    ref_info = task_expert_mutual_information(prob_sum, torch.bincount(group).double())
+    torch.testing.assert_close(info, ref_info)
+    ref_total = (ref * grad).sum() + ref_lb.sum() - 0.5 * ref_info
+    want = torch.autograd.grad(ref_total, params)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-10)
+
+
+def make_ffn(d=6, hidden=10):
+    ffn = nn.Module()
+    ffn.fc1, ffn.act, ffn.fc2 = nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d)
+    ffn.forward = lambda x: ffn.fc2(ffn.act(ffn.fc1(x)))
+    return ffn
+
+
+def test_ffn_experts_sit_beside_the_frozen_ffn():
+    torch.manual_seed(0)
+    ffn = make_ffn()
+    layer = MoELoRAFFN(ffn, num_tasks=2, num_experts=4, top_k=2, num_shared=1, rank=2)
+    # the FFN's weights keep their names and are frozen; the experts are new
+    names = {n: p.requires_grad for n, p in layer.named_parameters()}
+    assert names == {'fc1.weight': False, 'fc1.bias': False, 'fc2.weight': False,
+                     'fc2.bias': False, 'experts.lora_A': True, 'experts.lora_B': True,
+                     'experts.router.weight': True}
+    assert layer.fc1 is ffn.fc1 and layer.ffn is ffn
+    x = torch.randn(2, 5, 6)
+    torch.testing.assert_close(layer(x, 1), ffn(x))  # fresh experts: B = 0
+    nn.init.normal_(layer.experts.lora_B)
+    # y = FFN(x) + sum_i g_i B_i A_i x: the same experts as a per-linear adapter on a zero linear
+    zero = nn.Linear(6, 6)
+    nn.init.zeros_(zero.weight)
+    nn.init.zeros_(zero.bias)
+    twin = MoELoRALinear(zero, num_tasks=2, num_experts=4, top_k=2, num_shared=1, rank=2)
+    twin.load_state_dict({**twin.state_dict(), **{k[len('experts.'):]: v for k, v in
+                                                  layer.state_dict().items()
+                                                  if k.startswith('experts.')}})
+    task = torch.tensor([1, 0])
+    torch.testing.assert_close(layer(x, task), ffn(x) + twin(x, task))
+    ref = reference_forward(layer.experts, x, task)
+    torch.testing.assert_close(layer(x, task), ffn(x) + ref)
+
+
+def test_ffn_wrapper_errors():
+    with pytest.raises(ValueError, match='no nn.Linear fc1/fc2'):
+        MoELoRAFFN(nn.GELU())
+    ffn = make_ffn()
+    ffn.scale = nn.Parameter(torch.ones(1))
+    with pytest.raises(ValueError, match='holds parameters of its own'):
+        MoELoRAFFN(ffn)
+
+
+def test_mutual_information_by_hand():
+    # Two tasks, three experts: P(e|t1) = (0.7, 0.2, 0.1), P(e|t2) = (0.1, 0.3, 0.6), P(t) = 1/2
+    # P(e) = (0.4, 0.25, 0.35); I = 1/2 sum_t sum_e P(e|t) ln(P(e|t) / P(e))
+    cond = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], dtype=torch.float64)
+    marg = cond.mean(0)
+    expected = 0.5 * sum(cond[t, e].item() * LN(cond[t, e].item() / marg[e].item())
+                         for t in range(2) for e in range(3))
+    assert expected == pytest.approx(0.5 * (0.7 * LN(0.7 / 0.4) + 0.2 * LN(0.2 / 0.25)
+                                            + 0.1 * LN(0.1 / 0.35) + 0.1 * LN(0.1 / 0.4)
+                                            + 0.3 * LN(0.3 / 0.25) + 0.6 * LN(0.6 / 0.35)))
+    tokens = torch.tensor([4.0, 2.0], dtype=torch.float64)  # sums over 4 and 2 tokens
+    info = task_expert_mutual_information(cond * tokens[:, None], tokens)
+    assert info.item() == pytest.approx(expected, rel=1e-12)
+    # equal routing -> 0; disjoint experts -> ln 2; a task without tokens is left out
+    same = torch.tensor([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0]], dtype=torch.float64)
+    assert task_expert_mutual_information(same, torch.ones(2)).item() == pytest.approx(0.0)
+    apart = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    assert task_expert_mutual_information(apart, torch.tensor([1.0, 1.0, 0.0])).item() == \
+        pytest.approx(LN(2))
+    assert task_expert_mutual_information(apart[:1], torch.ones(1)).item() == 0.0
+
+
+def test_mutual_information_loss_gradient_raises_it():
+    """A few steps of gradient descent on -I(T; E) alone make two tasks' routers diverge."""
+    torch.manual_seed(0)
+    module = MoELoRALinear(nn.Linear(8, 8), num_tasks=2, num_experts=4, top_k=2, num_shared=0,
+                           rank=1, shared_gating='none', mutual_information=True)
+    x = torch.randn(4, 16, 8)
+    task = torch.tensor([0, 0, 1, 1])
+    optim = torch.optim.SGD([module.router.weight], lr=5.0)
+    values = []
+    for _ in range(30):
+        module(x, task)
+        info = module.pop_mutual_information()
+        values.append(info.item())
+        optim.zero_grad()
+        (-info).backward()
+        optim.step()
+    assert values[0] < 1e-3  # random routers: the tasks route nearly alike
+    assert values[-1] > 0.3 and values[-1] > 100 * values[0]  # ln 2 = 0.69 at most
+    assert all(b >= a - 1e-6 for a, b in zip(values, values[1:]))  # monotone ascent
 
 
 def test_per_sample_tasks_equal_per_task_calls():
@@ -285,7 +451,10 @@ def test_cuda_matches_cpu(per_sample):
 
 
 @pytest.mark.parametrize('kwargs,error,message', [
-    (dict(num_experts=3, top_k=4), ValueError, 'top_k=4 exceeds num_experts=3'),
+    (dict(num_experts=3, top_k=4), ValueError, 'top_k=4 exceeds the sparse pool of 3 experts'),
+    (dict(num_experts=4, top_k=4, num_shared=1), ValueError,
+     'top_k=4 exceeds the sparse pool of 3 experts'),
+    (dict(num_experts=2, num_shared=2), ValueError, 'num_shared=2 leaves no sparse expert'),
     (dict(rank=0), ValueError, 'rank=0 must be >= 1'),
     (dict(num_experts=0), ValueError, 'num_experts=0 must be >= 1'),
     (dict(shared_gating='soft'), ValueError, "shared_gating='soft' is not one of"),

@@ -155,3 +155,48 @@ def test_missing_ground_truth_names_task():
         del s.gt_sal
     with pytest.raises(KeyError, match="task 'sal'.*gt_sal"):
         model(**data, mode='loss')
+
+
+def test_init_weights_reaches_every_head_init_cfg():
+    # A head's own init_cfg (Constant 7 on conv_seg) and mmseg's default Normal(std=0.01) for
+    # the other heads' conv_seg are applied by the segmentor's init_weights.
+    cfg = model_cfg()
+    cfg['decode_heads']['sal'] = head(
+        'BinaryHead', num_convs=1, concat_input=False,
+        init_cfg=dict(type='Constant', val=7.0, bias=0.0, override=dict(name='conv_seg')))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    before = model.decode_heads['semseg'].conv_seg.weight.detach().clone()
+    model.init_weights()
+    sal = model.decode_heads['sal'].conv_seg.weight
+    assert torch.all(sal == 7.0)
+    semseg = model.decode_heads['semseg'].conv_seg.weight
+    assert not torch.equal(semseg, before)  # re-initialised, not left at PyTorch's default
+    assert semseg.std().item() == pytest.approx(0.01, rel=0.2)
+
+
+def count_block_calls(model):
+    calls = []
+    for block in model.backbone.blocks:
+        block.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
+    return calls
+
+
+@pytest.mark.parametrize('shared,passes', [(True, 1), (False, 5)])
+def test_shared_backbone_runs_once_for_five_tasks(shared, passes):
+    # Plain LoRA shared by all tasks (no router, no task embedding): one pass over the batch.
+    # With a task router (ASE) the five tasks run as one batched pass of 5 x N samples.
+    adapter = None if shared else dict(num_experts=4, top_k=2, num_shared=1, rank=2)
+    backbone = dict(type='ASEViT', arch=dict(embed_dims=C, num_layers=2, num_heads=2),
+                    img_size=32, patch_size=8, out_indices=(0, 1), tasks=TASKS,
+                    adapter=adapter, lora=dict(rank=2))
+    model = MODELS.build(model_cfg(backbone=backbone))
+    assert model.backbone.task_agnostic is shared
+    calls = count_block_calls(model)
+    data = model.data_preprocessor(make_batch(n=2), True)
+    losses = model.loss(data['inputs'], data['data_samples'])
+    assert calls == [2 * passes] * 2  # each of the 2 blocks sees N or T * N samples once
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    trainable = {n for n, p in model.backbone.named_parameters() if p.requires_grad}
+    reached = {n for n, p in model.backbone.named_parameters() if p.grad is not None}
+    assert reached == trainable
