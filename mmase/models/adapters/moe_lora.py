@@ -177,8 +177,10 @@ class _MoELoRAFunction(torch.autograd.Function):
         shaped = (num_tokens, num_logits, rank)
         grad_x = grad_w = grad_b = grad_a = grad_lora_b = grad_router = None
 
-        if grad_out is None:  # only an auxiliary loss on the logits was backpropagated
+        only_logits = grad_out is None  # only an auxiliary loss on the logits: no B/W/b grads
+        if only_logits:
             grad_out = x.new_zeros(num_tokens, lora_B.shape[0])
+            need_w = need_b = need_lora_b = False
         # One copy here instead of one inside every matmul below when the incoming gradient
         # is strided or expanded (e.g. straight from a sum()).
         grad_out = grad_out.contiguous()

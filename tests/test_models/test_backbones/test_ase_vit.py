@@ -1,32 +1,45 @@
-"""ASEViT: timm equivalence, freezing, batched multi-task, load balancing, routing stats, MLP
-expert layers (FGMoE, Task-MoE), errors."""
+"""ASEViT: the paper's placement and notation, timm equivalence, freezing, batched multi-task,
+task embeddings, router losses (load balancing, mutual information), routing stats, MLP expert
+layers (FGMoE, Task-MoE), errors."""
 import pytest
 import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 from timm.models.vision_transformer import VisionTransformer
 
-from mmase.models.adapters import FGMoE, MoELoRALinear, TaskMoE
+from mmase.models.adapters import FGMoE, LoRAExperts, MoELoRAFFN, MoELoRALinear, TaskMoE
 from mmase.models.backbones import ASEViT, resize_pos_embed
 
 TINY = dict(embed_dims=32, num_layers=2, num_heads=2)
 TASKS = ('semseg', 'sal', 'normals')
 
 
+#: The paper's model at a tiny size: 4/2/1/2 experts beside each FFN, plain LoRA on the
+#: attention linears, task embeddings.
+PAPER = dict(adapter=dict(num_experts=4, top_k=2, num_shared=1, rank=2), lora=dict(rank=2),
+             task_embedding=True)
+#: The per-linear ablation: 4/2/1/2 experts on every linear.
+PER_LINEAR = dict(adapter=dict(placement='linear', num_experts=4, top_k=2, num_shared=1, rank=2),
+                  lora=None, task_embedding=False)
+
+
 def tiny_vit(**kwargs):
     cfg = dict(arch=dict(TINY), img_size=32, patch_size=8, out_indices=(0, 1), tasks=TASKS,
-               adapter=dict(num_experts=4, top_k=2, num_shared=1, rank=2))
+               **PAPER)
     cfg.update(kwargs)
     return ASEViT(**cfg)
 
 
 def randomise_adapters(model, seed=0):
-    """Nonzero B (a fresh adapter is the identity) so that tests see the experts."""
+    """Nonzero B and task embeddings (fresh ones are the identity) so tests see the experts."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, MoELoRALinear):
+            if isinstance(module, LoRAExperts):
                 module.lora_B.copy_(0.1 * torch.randn(module.lora_B.shape, generator=generator))
+        if model.task_embed is not None:
+            model.task_embed.copy_(0.1 * torch.randn(model.task_embed.shape,
+                                                     generator=generator))
 
 
 def timm_vit(depth=2, embed_dim=32, img_size=32, **kwargs):
@@ -89,8 +102,8 @@ def test_loads_timm_vit_small_patch16_224_state_dict(tmp_path):
     path = tmp_path / 'vit_small_patch16_224.pth'
     torch.save(reference.state_dict(), path)
     model = ASEViT(arch='vit-s', img_size=224, patch_size=16, out_indices=(3, 11),
-                   tasks=('semseg', ), adapter=dict(targets=('qkv', ), blocks=(0, )),
-                   pretrained=str(path)).eval()
+                   tasks=('semseg', ), adapter=dict(blocks=(0, )), lora=dict(blocks=(1, )),
+                   task_embedding=True, pretrained=str(path)).eval()
     x = torch.randn(1, 3, 64, 48)  # another size: pos_embed resampled at forward
     reference.set_input_size(img_size=(64, 48))
     with torch.no_grad():
@@ -131,8 +144,12 @@ def test_pretrained_errors(tmp_path, timm_checkpoint):
         tiny_vit(pretrained=str(tmp_path / 'odd.pth'))
 
 
-def test_gradients_reach_exactly_the_trainable_parameters():
-    model = tiny_vit(trainable=('norm', ))
+@pytest.mark.parametrize('placement', ['ffn', 'linear'])
+def test_gradients_reach_exactly_the_trainable_parameters(placement):
+    extra = dict(trainable=('norm', ))
+    if placement == 'linear':
+        extra.update(PER_LINEAR, lora=None)
+    model = tiny_vit(**extra)
     randomise_adapters(model)
     model.train()
     outs = model.forward_tasks(torch.randn(2, 3, 32, 32))
@@ -140,17 +157,56 @@ def test_gradients_reach_exactly_the_trainable_parameters():
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     with_grad = {n for n, p in model.named_parameters() if p.grad is not None}
     assert trainable == with_grad
-    expected = {f'blocks.{b}.{layer}.{p}' for b in range(2)
-                for layer in ('attn.qkv', 'attn.proj', 'mlp.fc1', 'mlp.fc2')
-                for p in ('lora_A', 'lora_B', 'router.weight')}
+    if placement == 'ffn':  # experts beside the FFN, plain LoRA on qkv/proj, task embeddings
+        expected = {f'blocks.{b}.mlp.experts.{p}' for b in range(2)
+                    for p in ('lora_A', 'lora_B', 'router.weight')}
+        expected |= {f'blocks.{b}.attn.{layer}.{p}' for b in range(2)
+                     for layer in ('qkv', 'proj') for p in ('lora_A', 'lora_B')}
+        expected |= {'task_embed'}
+    else:
+        expected = {f'blocks.{b}.{layer}.{p}' for b in range(2)
+                    for layer in ('attn.qkv', 'attn.proj', 'mlp.fc1', 'mlp.fc2')
+                    for p in ('lora_A', 'lora_B', 'router.weight')}
     expected |= {f'blocks.{b}.norm{i}.{p}' for b in range(2) for i in (1, 2)
                  for p in ('weight', 'bias')} | {'norm.weight', 'norm.bias'}
     assert trainable == expected
     assert all(torch.count_nonzero(model.get_parameter(n).grad) > 0 for n in trainable)
 
 
-def test_train_keeps_base_frozen():
+def test_paper_placement_keeps_timm_names_and_wraps_the_ffn():
     model = tiny_vit()
+    assert model.adapter_names == ['blocks.0.mlp', 'blocks.1.mlp']
+    assert model.lora_names == [f'blocks.{b}.attn.{n}' for b in range(2) for n in ('qkv', 'proj')]
+    assert isinstance(model.blocks[0].mlp, MoELoRAFFN)
+    assert isinstance(model.blocks[0].mlp.fc1, nn.Linear)  # the frozen FFN, intact
+    assert model.blocks[0].attn.qkv.router is None and model.blocks[0].attn.qkv.rank == 2
+    names = set(model.state_dict())
+    assert {'blocks.0.mlp.fc1.weight', 'blocks.0.mlp.fc2.bias',
+            'blocks.0.attn.qkv.base_layer.weight', 'task_embed'} <= names
+    experts = model.blocks[1].mlp.experts
+    assert (experts.num_experts, experts.num_sparse, experts.in_features,
+            experts.out_features) == (4, 3, 32, 32)  # d -> d, beside the FFN
+    assert torch.count_nonzero(model.task_embed) == 0 and model.task_embed.shape == (3, 32)
+
+
+def test_task_embedding_is_added_before_the_first_block():
+    model = tiny_vit(adapter=None, lora=None).eval()
+    captured = []
+    model.blocks[0].register_forward_pre_hook(lambda m, args: captured.append(args[0]))
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        model.task_embed[TASKS.index('sal')] = torch.arange(32.0)
+        model(x, 'semseg')
+        model(x, 'sal')
+    torch.testing.assert_close(captured[1] - captured[0],
+                               torch.arange(32.0).expand(1, 17, 32))  # every token, cls too
+    only = tiny_vit(task_embedding=('sal', ))
+    assert only.task_embed.shape == (1, 32)
+    assert not only.task_agnostic
+
+
+def test_train_keeps_base_frozen():
+    model = tiny_vit(**PER_LINEAR)
     weight = model.blocks[0].attn.qkv.base_layer.weight
     assert not weight.requires_grad and not model.pos_embed.requires_grad
     weight.requires_grad_(True)
@@ -159,21 +215,22 @@ def test_train_keeps_base_frozen():
     assert model.blocks[0].attn.qkv.lora_A.requires_grad
 
 
-def test_batched_multitask_equals_sequential():
+@pytest.mark.parametrize('placement', ['ffn', 'linear'])
+def test_batched_multitask_equals_sequential(placement):
     torch.manual_seed(0)
-    model = tiny_vit()
+    model = tiny_vit(**(PER_LINEAR if placement == 'linear' else {}))
     randomise_adapters(model)
     model.eval()
+    router = (model.blocks[1].mlp.experts.router if placement == 'ffn' else
+              model.blocks[1].mlp.fc1.router).weight
     x = torch.randn(2, 3, 32, 32)
     batched = model.forward_tasks(x)
     batched_grads = torch.autograd.grad(sum((i + 1) * feats[1].sum() for i, feats in
-                                            enumerate(batched.values())),
-                                        [model.blocks[1].mlp.fc1.router.weight])
+                                            enumerate(batched.values())), [router])
     model.multitask_mode = 'sequential'
     sequential = model.forward_tasks(x)
     sequential_grads = torch.autograd.grad(sum((i + 1) * feats[1].sum() for i, feats in
-                                               enumerate(sequential.values())),
-                                           [model.blocks[1].mlp.fc1.router.weight])
+                                               enumerate(sequential.values())), [router])
     assert list(batched) == list(sequential) == list(TASKS)
     for task in TASKS:
         for got, want in zip(batched[task], sequential[task]):
@@ -192,8 +249,8 @@ def test_load_balance_losses_collected_per_task():
     # One adapted layer with zero router weights: all logits equal, so every P_i = 1/E and
     # E * sum_i f_i P_i = sum_i f_i = 1 exactly; the weighted loss is the weight.
     model = tiny_vit(adapter=dict(num_experts=4, top_k=2, num_shared=1, rank=2,
-                                  targets=('qkv', ), blocks=(0, ), load_balance_weight=0.5))
-    nn.init.zeros_(model.blocks[0].attn.qkv.router.weight)
+                                  blocks=(0, ), load_balance_weight=0.5))
+    nn.init.zeros_(model.blocks[0].mlp.experts.router.weight)
     x = torch.randn(2, 3, 32, 32)
     model.eval()
     model.forward_tasks(x)
@@ -218,7 +275,7 @@ def test_load_balance_loss_trains_the_routers():
     model(torch.randn(2, 3, 32, 32), 'normals')
     loss = model.pop_aux_losses()['loss_lb_normals']
     loss.backward()
-    grad = model.blocks[1].mlp.fc2.router.weight.grad
+    grad = model.blocks[1].mlp.experts.router.weight.grad
     assert loss.item() > 0
     assert torch.count_nonzero(grad[TASKS.index('normals')]) > 0
     assert torch.count_nonzero(grad[TASKS.index('semseg')]) == 0
@@ -230,8 +287,36 @@ def test_no_load_balance_by_default():
     assert model.pop_aux_losses() == {}
 
 
+def test_mutual_information_loss_over_the_layers():
+    # loss_mi = -w * sum over the expert layers of I(T; E), from all tasks' tokens of the step;
+    # the batched and the sequential pass give the same value, and it trains the routers.
+    model = tiny_vit(adapter=dict(num_experts=4, top_k=2, num_shared=1, rank=2,
+                                  mi_loss_weight=0.5))
+    randomise_adapters(model)
+    x = torch.randn(2, 3, 32, 32)
+    model.train()
+    model.forward_tasks(x)
+    losses = model.pop_aux_losses()
+    assert list(losses) == ['loss_mi']
+    infos = []
+    for mode in ('sequential', 'batched'):
+        model.multitask_mode = mode
+        model.forward_tasks(x)
+        experts = [model.get_submodule(n).experts for n in model.adapter_names]
+        infos.append([e.pop_mutual_information() for e in experts])
+        assert all(0 < float(i) < torch.log(torch.tensor(3.0)) for i in infos[-1])
+    torch.testing.assert_close(torch.stack(infos[0]), torch.stack(infos[1]))
+    torch.testing.assert_close(losses['loss_mi'], -0.5 * torch.stack(infos[1]).sum())
+    losses['loss_mi'].backward()
+    assert torch.count_nonzero(model.blocks[0].mlp.experts.router.weight.grad) > 0
+    # the last layer's experts do not feed any router: the loss reaches its router only
+    assert model.blocks[1].mlp.experts.lora_B.grad is None
+    model.forward(x, 'sal')  # one task alone: I = 0
+    assert model.pop_aux_losses()['loss_mi'].item() == 0.0
+
+
 def test_routing_stats_off_by_default_and_on_demand():
-    model = tiny_vit().eval()
+    model = tiny_vit(**PER_LINEAR).eval()
     x = torch.randn(2, 3, 32, 32)
     model.forward_tasks(x)
     assert model.routing_stats() == {}
@@ -245,7 +330,7 @@ def test_routing_stats_off_by_default_and_on_demand():
                                                         'mlp.fc2'))
     layer = stats['sal']['blocks.1.mlp.fc2']
     assert layer['tokens'] == 2 * 17  # 2 images x (16 patches + cls)
-    assert layer['counts'].shape == (4, ) and layer['counts'].sum().item() == 2 * 17 * 2
+    assert layer['counts'].shape == (3, ) and layer['counts'].sum().item() == 2 * 17 * 2
     assert layer['selection_rate'].sum().item() == pytest.approx(2.0)  # top_k
     assert layer['sparse_mass'] + layer['shared_mass'] == pytest.approx(1.0)  # adaptive
     assert 0 < layer['shared_mass'] < 1
@@ -257,10 +342,11 @@ def test_routing_stats_off_by_default_and_on_demand():
 
 
 def test_fixed_gating_shared_mass_is_num_shared():
-    model = tiny_vit(adapter=dict(num_experts=4, top_k=2, num_shared=2, rank=1,
+    model = tiny_vit(adapter=dict(num_experts=4, top_k=1, num_shared=2, rank=1,
                                   shared_gating='fixed'), record_routing=True).eval()
     model(torch.randn(1, 3, 32, 32), 'semseg')
-    layer = model.routing_stats()['semseg']['blocks.0.attn.qkv']
+    layer = model.routing_stats()['semseg']['blocks.0.mlp']
+    assert layer['counts'].shape == (2, )  # the sparse pool: N - S = 2
     assert layer['shared_mass'] == pytest.approx(2.0)
     assert layer['sparse_mass'] == pytest.approx(1.0)
 
@@ -268,9 +354,9 @@ def test_fixed_gating_shared_mass_is_num_shared():
 def test_build_from_registry_and_select_layers():
     model = MODELS.build(dict(type='ASEViT', arch=dict(TINY, mlp_ratio=2.0), img_size=(32, 48),
                               patch_size=16, out_indices=-1, tasks=('semseg', ),
-                              adapter=dict(num_experts=1, top_k=1, num_shared=0, rank=2,
-                                           shared_gating='none', targets=('fc1', ),
-                                           blocks=(1, ))))
+                              adapter=dict(placement='linear', num_experts=1, top_k=1,
+                                           num_shared=0, rank=2, shared_gating='none',
+                                           targets=('fc1', ), blocks=(1, ))))
     assert model.task_conditioned
     assert model.adapter_names == ['blocks.1.mlp.fc1']
     assert isinstance(model.blocks[1].mlp.fc1, MoELoRALinear)
@@ -299,12 +385,29 @@ def test_unknown_task_at_forward():
 
 
 @pytest.mark.parametrize('kwargs,error,message', [
-    (dict(adapter=dict(num_experts=3, top_k=4)), ValueError,
-     'adapter.top_k=4 exceeds adapter.num_experts=3'),
+    (dict(adapter=dict(num_experts=3, top_k=4, num_shared=0)), ValueError,
+     'adapter.top_k=4 exceeds the sparse pool of 3 experts'),
+    (dict(adapter=dict(num_experts=16, top_k=3, num_shared=16)), ValueError,
+     'adapter.num_shared=16 leaves no sparse expert'),
+    (dict(adapter=dict(num_experts=16, top_k=3, num_shared=1, active_experts=3)), ValueError,
+     r'adapter.active_experts=3 does not match adapter.top_k \+ adapter.num_shared'),
+    (dict(adapter=dict(placement='beside')), ValueError,
+     "adapter.placement='beside' is not one of"),
+    (dict(adapter=dict(targets=('qkv', ))), ValueError, "is for placement='linear'"),
+    (dict(adapter=dict(mi_loss_weight=-0.1)), ValueError, 'adapter.mi_loss_weight=-0.1'),
+    (dict(adapter=dict(num_experts=1, top_k=1, num_shared=0, shared_gating='none',
+                       mi_loss_weight=0.1)), ValueError, 'needs a router'),
+    (dict(task_embedding=('sal', 'depth')), ValueError,
+     r"task_embedding names tasks \['depth'\]"),
+    (dict(task_embedding='sal'), TypeError, 'task_embedding must be True, False or a list'),
+    (dict(lora=dict(rank=0)), ValueError, 'lora.rank=0 must be >= 1'),
+    (dict(lora=dict(targets=('fc3', ))), ValueError, "lora.targets: unknown layer 'fc3'"),
+    (dict(lora=dict(ranks=4)), ValueError, r"lora: unknown keys \['ranks'\]"),
+    (dict(PER_LINEAR, lora=dict()), ValueError, 'adapter.targets and lora.targets both wrap'),
     (dict(adapter=dict(rank=0)), ValueError, 'adapter.rank=0 must be >= 1'),
-    (dict(adapter=dict(targets=('qkv', 'fc3'))), ValueError,
+    (dict(adapter=dict(placement='linear', targets=('qkv', 'fc3'))), ValueError,
      "adapter.targets: unknown layer 'fc3'"),
-    (dict(adapter=dict(targets=())), ValueError, 'adapter.targets is empty'),
+    (dict(adapter=dict(placement='linear', targets=())), ValueError, 'adapter.targets is empty'),
     (dict(adapter=dict(shared_gating='soft')), ValueError,
      "adapter.shared_gating='soft' is not one of"),
     (dict(adapter=dict(shared_gating='none', num_shared=1)), ValueError,
@@ -383,9 +486,9 @@ def test_mlp_experts_start_from_the_pretrained_mlp(timm_checkpoint, mlp_moe):
 
 @pytest.mark.parametrize('mlp_moe', [FGMOE, dict(TASK_MOE, gating='task_embedding')])
 def test_mlp_experts_with_attention_adapters_train_exactly_their_parameters(mlp_moe):
-    model = tiny_vit(adapter=dict(num_experts=4, top_k=2, num_shared=1, rank=2,
-                                  targets=('qkv', 'proj')),
-                     mlp_moe=dict(mlp_moe, blocks=(1, )))
+    model = tiny_vit(adapter=dict(placement='linear', num_experts=4, top_k=2, num_shared=1,
+                                  rank=2, targets=('qkv', 'proj')),
+                     lora=None, task_embedding=False, mlp_moe=dict(mlp_moe, blocks=(1, )))
     assert model.adapter_names == [f'blocks.{b}.attn.{n}' for b in (0, 1) for n in ('qkv', 'proj')]
     assert isinstance(model.blocks[0].mlp.fc1, nn.Linear)  # block 0 keeps its plain MLP
     randomise_adapters(model)
@@ -433,9 +536,9 @@ def test_batched_multitask_equals_sequential_with_mlp_experts(mlp_moe):
 
 def test_mlp_expert_load_balance_losses_and_routing_stats():
     # zero routers: P_i = 1/E, so every Switch loss is 1 and the weighted loss is the weight
-    model = tiny_vit(adapter=dict(num_experts=4, top_k=2, num_shared=1, rank=2,
-                                  targets=('qkv', ), load_balance_weight=0.5),
-                     mlp_moe=dict(FGMOE, blocks=(1, ), load_balance_weight=0.25),
+    model = tiny_vit(adapter=dict(placement='linear', num_experts=4, top_k=2, num_shared=1,
+                                  rank=2, targets=('qkv', ), load_balance_weight=0.5),
+                     lora=None, mlp_moe=dict(FGMOE, blocks=(1, ), load_balance_weight=0.25),
                      record_routing=True)
     for module in model.modules():
         if isinstance(module, (FGMoE, MoELoRALinear)):
@@ -473,13 +576,14 @@ def test_task_moe_load_balance_only():
 
 
 def test_frozen_backbone_for_decoder_only_fine_tuning():
-    model = tiny_vit(adapter=dict(num_experts=4, top_k=2, num_shared=1, rank=2,
-                                  targets=('qkv', )), mlp_moe=FGMOE, frozen=True)
+    model = tiny_vit(adapter=dict(placement='linear', num_experts=4, top_k=2, num_shared=1,
+                                  rank=2, targets=('qkv', )), lora=None, mlp_moe=FGMOE,
+                     frozen=True)
     assert isinstance(model.blocks[0].mlp, FGMoE)
     assert not any(p.requires_grad for p in model.parameters())
     model.train()
     assert not any(p.requires_grad for p in model.parameters())
-    plain = tiny_vit(adapter=None)  # the plain frozen encoder needs no flag
+    plain = tiny_vit(adapter=None, lora=None, task_embedding=False)  # no flag needed
     assert not any(p.requires_grad for p in plain.parameters())
 
 
@@ -505,7 +609,13 @@ def test_frozen_backbone_for_decoder_only_fine_tuning():
     (dict(mlp_moe=dict(FGMOE, load_balance_weight=-1)), ValueError,
      'mlp_moe.load_balance_weight=-1'),
     (dict(mlp_moe=dict(FGMOE, blocks=(1, ))), ValueError,
+     r"adapter.placement='ffn' puts experts beside the FFN of blocks \(1,\)"),
+    (dict(PER_LINEAR, mlp_moe=dict(FGMOE, blocks=(1, ))), ValueError,
      r"adapter.targets \('fc1', 'fc2'\) would wrap MLP linears of blocks \(1,\)"),
+    (dict(adapter=None, lora=dict(targets=('fc1', )), mlp_moe=dict(FGMOE, blocks=(0, ))),
+     ValueError, r"lora.targets \('fc1',\) would wrap MLP linears of blocks \(0,\)"),
+    (dict(adapter=None, mlp_moe=dict(FGMOE, mi_loss_weight=-2)), ValueError,
+     'mlp_moe.mi_loss_weight=-2'),
     (dict(frozen=True, trainable=('norm', )), ValueError, 'frozen=True freezes the whole'),
     (dict(frozen=True, mlp_moe=dict(TASK_MOE, load_balance_weight=0.1), adapter=None),
      ValueError, 'mlp_moe.load_balance_weight=0.1 has nothing to train'),
