@@ -1,7 +1,8 @@
 # ASE (Li et al., 2025, arXiv 2510.00570): LoRA mixture of experts with adaptive shared experts,
-# E/k/S/r = 64/12/4/1 ((E+S)*r = 68 ranks per adapted linear, the budget of every
-# ASE config), shared and top-12 sparse gates in one softmax per task router, frozen
-# ViT-B/16, one head per task.
+# (N/k/S/r) = 64/12/4/1 in the paper's notation: 64 LoRA experts of rank 1 beside every FFN,
+# the 4 shared one(s) counted in N (60 sparse, top-12), N*r = 64 ranks stored and (k+S)*r = 16
+# active per token as in every config of the grid; shared and top-12 sparse gates in one softmax
+# per task router, plain LoRA r=4 on qkv/proj, task embeddings, frozen ViT-B/16, one head per task.
 _base_ = [
     '../_base_/models/ase_vit-b_pascal_mt.py',
     '../_base_/datasets/pascal_context_mt.py',

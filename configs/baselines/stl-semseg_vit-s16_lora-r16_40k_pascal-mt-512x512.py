@@ -1,5 +1,5 @@
 # Single-task baseline (STL) for 'semseg': frozen ViT-S/16,
-# one plain LoRA of rank 16 per adapted linear (E=1, k=1, S=0); the same backbone, semseg head,
+# one plain LoRA of rank 16 on every linear (qkv, proj, fc1, fc2); the same backbone, semseg head,
 # loss weight and schedule as the multi-task configs. Its semseg/mIoU goes into
 # configs/_base_/stl_reference/pascal_mt_vit-s.py (the Δm reference).
 _base_ = [
@@ -13,8 +13,8 @@ model = dict(
     tasks=tasks,
     backbone=dict(
         tasks=tasks,
-        adapter=dict(num_experts=1, top_k=1, num_shared=0, rank=16, alpha=16,
-                     shared_gating='none')),
+        adapter=None, task_embedding=False,  # no router, no task embedding: one pass
+        lora=dict(rank=16, alpha=16, targets=('qkv', 'proj', 'fc1', 'fc2'))),
     decode_heads=dict(_delete_=True, semseg={{_base_.model.decode_heads.semseg}}),
     loss_weights=dict(_delete_=True, semseg={{_base_.model.loss_weights.semseg}}))
 train_dataloader = dict(dataset=dict(tasks=tasks))

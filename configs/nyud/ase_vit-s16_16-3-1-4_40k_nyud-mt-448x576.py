@@ -1,5 +1,6 @@
 # ASE (Li et al., 2025, arXiv 2510.00570) on NYUD-v2: LoRA mixture of experts with adaptive shared
-# experts, E/k/S/r = 16/3/1/4, frozen ViT-S/16, one router and one head per task.
+# experts, N/k/S/r = 16/3/1/4 (the shared expert counted in N) beside every FFN, frozen ViT-S/16,
+# one router per task and block, one head per task.
 _base_ = [
     '../_base_/models/ase_vit_nyud_mt.py',
     '../_base_/datasets/nyud_mt.py',

@@ -1,5 +1,5 @@
 # Multi-task baseline on NYUD-v2: one plain LoRA of rank 16 per adapted linear, shared by the four
-# tasks (E=1, k=1, S=0: no router), frozen ViT-S/16, one head per task.
+# tasks (no router, no task embedding: the backbone runs once for all tasks), frozen ViT-S/16, one head per task.
 _base_ = [
     '../_base_/models/ase_vit_nyud_mt.py',
     '../_base_/datasets/nyud_mt.py',
@@ -12,8 +12,8 @@ model = dict(
     tasks=tasks,
     backbone=dict(
         tasks=tasks,
-        adapter=dict(num_experts=1, top_k=1, num_shared=0, rank=16, alpha=16,
-                     shared_gating='none')))
+        adapter=None, task_embedding=False,  # no router, no task embedding: one pass
+        lora=dict(rank=16, alpha=16, targets=('qkv', 'proj', 'fc1', 'fc2'))))
 train_dataloader = dict(dataset=dict(tasks=tasks))
 val_dataloader = dict(dataset=dict(tasks=tasks))
 test_dataloader = val_dataloader

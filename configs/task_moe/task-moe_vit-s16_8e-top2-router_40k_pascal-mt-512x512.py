@@ -14,7 +14,7 @@ model = dict(
     tasks=tasks,
     backbone=dict(
         tasks=tasks,
-        adapter=None,
+        adapter=None, lora=None, task_embedding=False,
         mlp_moe=dict(type='TaskMoE', blocks=(1, 3, 5, 7, 9, 11), num_experts=8, top_k=2,
                      gating='task_router', gate_norm='topk', init_noise=0.0,
                      load_balance_weight=0.01)))

@@ -1,5 +1,5 @@
 # Single-task baseline (STL) for 'sal' on the toy dataset: the same tiny ViT, schedule and head as
-# the multi-task toy config, one plain LoRA of rank 16 per adapted linear (E=1, k=1, S=0).
+# the multi-task toy config, one plain LoRA of rank 16 on every linear (qkv, proj, fc1, fc2).
 # Its sal metric goes into configs/_base_/stl_reference/toy_pascal_mt.py (the Δm reference).
 _base_ = [
     '../_base_/models/ase_vit-tiny_toy_pascal_mt.py',
@@ -12,8 +12,8 @@ model = dict(
     tasks=tasks,
     backbone=dict(
         tasks=tasks,
-        adapter=dict(num_experts=1, top_k=1, num_shared=0, rank=16, alpha=16,
-                     shared_gating='none')),
+        adapter=None, task_embedding=False,  # no router, no task embedding: one pass
+        lora=dict(rank=16, alpha=16, targets=('qkv', 'proj', 'fc1', 'fc2'))),
     decode_heads=dict(_delete_=True, sal={{_base_.model.decode_heads.sal}}),
     loss_weights=dict(_delete_=True, sal={{_base_.model.loss_weights.sal}}))
 train_dataloader = dict(dataset=dict(tasks=tasks))

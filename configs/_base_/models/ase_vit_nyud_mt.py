@@ -18,8 +18,14 @@ model = dict(
         patch_size=16,
         out_indices=(3, 5, 7, 11),
         tasks=('semseg', 'depth', 'normals', 'edge'),
-        adapter=dict(num_experts=16, top_k=3, num_shared=1, rank=4, alpha=4,
-                     shared_gating='adaptive', targets=('qkv', 'proj', 'fc1', 'fc2'), blocks=None),
+        # the paper's ASE (Li et al., 2025): N/k/S/r = 16/3/1/4 LoRA experts beside every FFN
+        # (N counts the shared expert), one router per task and block, Mod-Squad MI loss
+        # (weight ours: Mod-Squad's 0.005, summed over the 12 expert layers as Mod-Squad does)
+        adapter=dict(placement='ffn', num_experts=16, top_k=3, num_shared=1, rank=4, alpha=4,
+                     shared_gating='adaptive', blocks=None, mi_loss_weight=0.005),
+        # plain LoRA of rank 4 on the attention linears, shared by all tasks
+        lora=dict(rank=4, alpha=4, targets=('qkv', 'proj')),
+        task_embedding=True,  # x_t = x + e_t before the first block (zero-initialised)
         pretrained=None),  # set a local path to a timm ViT state dict
     decode_heads=dict(
         semseg=dict(type='FCNHead', num_classes=40, **head_common),

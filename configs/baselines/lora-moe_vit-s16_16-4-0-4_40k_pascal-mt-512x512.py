@@ -1,5 +1,6 @@
-# Multi-task baseline: LoRA mixture of experts without shared experts (16 experts of rank 4, top-3,
-# one router per task; E/k/S/r = 16/3/0/4), frozen ViT-S/16, one head per task.
+# Multi-task baseline: the paper's vanilla LoRA-MoE, no shared experts: N/k/S/r = 16/4/0/4
+# (16 experts of rank 4 beside every FFN, top-4, one router per task and block), the same 4
+# active experts per token as ASE 16/3/1/4; frozen ViT-S/16, one head per task.
 _base_ = [
     '../_base_/models/ase_vit_pascal_mt.py',
     '../_base_/datasets/pascal_context_mt.py',
@@ -12,7 +13,7 @@ model = dict(
     tasks=tasks,
     backbone=dict(
         tasks=tasks,
-        adapter=dict(num_experts=16, top_k=3, num_shared=0, rank=4, alpha=4,
+        adapter=dict(num_experts=16, top_k=4, num_shared=0, rank=4, alpha=4,
                      shared_gating='none')))
 train_dataloader = dict(dataset=dict(tasks=tasks))
 val_dataloader = dict(dataset=dict(tasks=tasks))
