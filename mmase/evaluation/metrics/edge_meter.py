@@ -1,10 +1,10 @@
-"""Boundary detection: a Python odsF approximating SEISM's, and the balanced BCE edge loss."""
-from typing import Dict, Mapping, Optional, Sequence
+"""Boundary detection: SEISM's odsF (one-to-one matching, in Python), and the balanced BCE edge
+loss."""
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
-from scipy.ndimage import distance_transform_edt
 
+from .edge_matching import EdgeMatcher
 from .saliency_meter import check_binary_labels, check_probabilities
 from .task_metrics import TaskMeter, safe_divide, sum_records
 from .thinning import thin_stack
@@ -15,30 +15,27 @@ LOG_CLAMP = -100.0
 
 
 class EdgeMeter(TaskMeter):
-    """Optimal-dataset-scale F-measure (odsF, percent) of edge maps, and the balanced BCE edge loss.
+    """Optimal-dataset-scale F-measure (odsF, percent) of edge maps as the MATLAB SEISM toolbox
+    computes it, and the balanced BCE edge loss.
 
     For each threshold t in 0.01, 0.02, ..., 0.99 (``num_thresholds`` evenly spaced in (0, 1)):
 
     1. binarise the prediction (``p >= t``) and thin it to one-pixel-wide curves (Guo-Hall thinning,
-       identical to ``skimage.morphology.thin``; see :mod:`.thinning`);
-    2. a thinned predicted pixel is *correct* if a ground-truth edge pixel lies within the maximum
-       distance ``tolerance × image diagonal`` (Euclidean, read from
-       ``scipy.ndimage.distance_transform_edt`` of the ground truth); a ground-truth edge pixel is
-       *recalled* if a thinned predicted pixel lies within that distance (equivalent to thresholding
-       the distance transform of the thinned prediction at the ground-truth pixels; computed as a
-       dilation of the thinned map by the disk of that radius, which is exact and much faster than
-       99 distance transforms);
-    3. correct / predicted / recalled / ground-truth counts are summed over the images.
+       identical to ``skimage.morphology.thin``, the thinning SEISM's Python ports use; see
+       :mod:`.thinning`);
+    2. match the thinned predicted pixels one-to-one with the ground-truth edge pixels closer than
+       ``tolerance × image diagonal`` (SEISM's ``correspondPixels``): ``matched`` is the size of a
+       maximum matching, computed exactly (see :mod:`.edge_matching`);
+    3. matched / predicted / ground-truth counts are summed over the images.
 
-    P = correct / predicted, R = recalled / ground truth, F = 2PR / (P + R) (0 when undefined), and
-    odsF = the best F over the thresholds (no interpolation between thresholds).
+    P = matched / predicted, R = matched / ground truth, F = 2PR / (P + R) (0 when undefined), and
+    odsF = the best F over the thresholds (no interpolation between thresholds). With the
+    tolerance of the papers (0.0075 of the diagonal for PASCAL, 0.011 for NYUD) this is SEISM's
+    number up to ``correspondPixels``' own shortfall (it finds slightly fewer pairs than the
+    maximum on near-perfect maps: see :mod:`.edge_matching`); checked against ``pyEdgeEval``'s
+    compiled port in ``tests/test_evaluation/test_metrics/test_edge_reference.py``.
 
-    This approximates the MATLAB SEISM toolbox the papers use (tolerance 0.0075 of the diagonal for
-    PASCAL, 0.011 for NYUD; 99 thresholds; counts summed over images): SEISM matches predicted and
-    ground-truth pixels one-to-one (bipartite assignment within the tolerance), whereas here any
-    pixel within the tolerance counts, so several predicted pixels may share one ground-truth pixel
-    and vice versa. The numbers are therefore slightly optimistic relative to SEISM; compare within
-    this implementation.
+    :meth:`summary` also gives the P/R curve, oisF (each image at its own best threshold) and AP.
 
     The balanced BCE loss (reported beside odsF, not used to rank) is
     ``-mean(w·y·log p + (1 − w)·(1 − y)·log(1 − p))`` over the labelled pixels of the set (pooled),
@@ -86,8 +83,9 @@ class EdgeMeter(TaskMeter):
             gt (np.ndarray): Edge labels, shape ``(H, W)``, 0 / 1 / ``ignore_index``.
 
         Returns:
-            dict | None: Per threshold ``correct``, ``predicted``, ``recalled`` (int64
-            ``(K,)``), and ``gt_edges``, ``loss_sum``, ``loss_count``; None if no pixel is labelled.
+            dict | None: Per threshold ``matched`` and ``predicted`` (int64 ``(K,)``: pairs of
+            the maximum matching, thinned predicted pixels), and ``gt_edges``, ``loss_sum``,
+            ``loss_count``; None if no pixel is labelled.
         """
         pred = np.asarray(pred, dtype=np.float64)
         gt = np.asarray(gt)
@@ -100,52 +98,92 @@ class EdgeMeter(TaskMeter):
         if not valid.any():
             return None
         edges = gt == 1
-        height, width = gt.shape
-        max_distance = self.tolerance * np.hypot(height, width)
+        max_distance = self.tolerance * np.hypot(*gt.shape)
 
         # binarise at every threshold; the maps are nested, so equal pixel counts mean equal maps
-        # and each distinct map is thinned once
+        # and each distinct map is thinned and matched once
         # number of thresholds each pixel reaches
         passed = np.searchsorted(self.thresholds, pred, side='right')
         num = len(self.thresholds)
         sizes = passed.size - np.cumsum(np.bincount(passed.ravel(), minlength=num + 1))[:num]
-        distinct = np.flatnonzero(np.r_[True, sizes[1:] != sizes[:-1]])
+        new_map = np.r_[True, sizes[1:] != sizes[:-1]]
+        distinct = np.flatnonzero(new_map)
         thinned = thin_stack(passed[None] > distinct[:, None, None])
         thinned &= valid[None]
-
-        # within-distance tests as dilations by the disk of radius max_distance (exact: the disk
-        # holds every integer offset at Euclidean distance <= max_distance)
-        radius = int(np.floor(max_distance))
-        offsets = np.arange(-radius, radius + 1)
-        disk = (offsets[:, None]**2 + offsets[None, :]**2 <= max_distance**2).astype(np.uint8)
-        near_edge = distance_transform_edt(~edges) <= max_distance if edges.any() \
-            else np.zeros_like(edges)
         predicted = thinned.sum((1, 2))
-        correct = (thinned & near_edge[None]).sum((1, 2))
-        recalled = np.zeros(len(distinct), dtype=np.int64)
-        if edges.any():
-            for i in np.flatnonzero(predicted):
-                near_prediction = cv2.dilate(thinned[i].view(np.uint8), disk,
-                                             borderType=cv2.BORDER_CONSTANT, borderValue=0)
-                recalled[i] = np.count_nonzero(near_prediction[edges])
+        matcher = EdgeMatcher(edges, max_distance)
+        matched = np.array([matcher.count(m) if n else 0 for m, n in zip(thinned, predicted)],
+                           dtype=np.int64)
         # spread the distinct maps' counts back over all thresholds
-        owner = np.cumsum(np.r_[True, sizes[1:] != sizes[:-1]]) - 1
+        owner = np.cumsum(new_map) - 1
         return dict(
-            correct=correct[owner],
-            predicted=predicted[owner],
-            recalled=recalled[owner],
-            gt_edges=np.int64(edges.sum()),
+            matched=matched[owner],
+            predicted=predicted[owner].astype(np.int64),
+            gt_edges=np.int64(matcher.num_edges),
             loss_sum=np.float64(self.balanced_bce_sum(pred[valid], edges[valid])),
             loss_count=np.int64(valid.sum()),
         )
+
+    @staticmethod
+    def _f_score(matched: np.ndarray, predicted: np.ndarray,
+                 gt_edges: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Precision, recall and F (fractions, 0 where undefined) of counts."""
+        precision = safe_divide(matched, predicted)
+        recall = safe_divide(matched, gt_edges)
+        return precision, recall, safe_divide(2 * precision * recall, precision + recall)
 
     def compute(self, records: Sequence[Mapping[str, np.ndarray]]) -> Dict[str, float]:
         """Return ``odsF`` (percent) and ``loss`` (mean balanced BCE)."""
         if not records:
             raise ValueError('no image with labelled edge pixels was evaluated')
         totals = sum_records(records)
-        precision = safe_divide(totals['correct'], totals['predicted'])
-        recall = safe_divide(totals['recalled'], totals['gt_edges'])
-        f_score = safe_divide(2 * precision * recall, precision + recall)
+        _, _, f_score = self._f_score(totals['matched'], totals['predicted'], totals['gt_edges'])
         return dict(odsF=float(f_score.max() * 100.0),
                     loss=float(totals['loss_sum'] / totals['loss_count']))
+
+    def summary(self, records: Sequence[Mapping[str, np.ndarray]]) -> Dict[str, object]:
+        """The whole evaluation of a set: P/R curve, odsF, oisF and AP (as the BSDS/SEISM
+        benchmarks define them, without interpolation between thresholds).
+
+        - odsF: best F of the counts summed over the images (the threshold ``ods_threshold``);
+        - oisF: F of the counts summed over the images, each at the threshold of its own best F
+          (the first on ties);
+        - AP: area under the precision-recall curve, precision interpolated linearly at the
+          recalls 0, 0.01, ..., 1 from the distinct recalls of the curve (the precision of the lowest threshold with that
+          recall) and 0 outside them
+          (``collect_eval_bdry`` of the BSDS500 benchmark).
+
+        Args:
+            records (Sequence[dict]): Records of :meth:`process` (None entries not allowed).
+
+        Returns:
+            dict: ``thresholds``, ``precision``, ``recall``, ``f`` (lists of K floats, fractions),
+            ``odsF``, ``oisF``, ``AP`` (percent), ``ods_threshold``, ``loss``, ``num_images``.
+        """
+        if not records:
+            raise ValueError('no image with labelled edge pixels was evaluated')
+        totals = sum_records(records)
+        precision, recall, f_score = self._f_score(totals['matched'], totals['predicted'],
+                                                   totals['gt_edges'])
+        best = int(np.argmax(f_score))
+        # each image at its own best threshold
+        ois = np.zeros(3, dtype=np.int64)
+        for record in records:
+            _, _, own_f = self._f_score(record['matched'], record['predicted'],
+                                        record['gt_edges'])
+            k = int(np.argmax(own_f))
+            ois += [record['matched'][k], record['predicted'][k], record['gt_edges']]
+        _, _, ois_f = self._f_score(*ois)
+        unique_recall, first = np.unique(recall, return_index=True)
+        if unique_recall.size > 1:
+            grid = np.linspace(0, 1, 101)
+            interpolated = np.interp(grid, unique_recall, precision[first], left=0, right=0)
+            average_precision = float(interpolated.sum() * 0.01)
+        else:
+            average_precision = 0.0
+        return dict(thresholds=self.thresholds.tolist(), precision=precision.tolist(),
+                    recall=recall.tolist(), f=f_score.tolist(),
+                    odsF=float(f_score[best] * 100.0), ods_threshold=float(self.thresholds[best]),
+                    oisF=float(ois_f * 100.0), AP=average_precision * 100.0,
+                    loss=float(totals['loss_sum'] / totals['loss_count']),
+                    num_images=len(records))

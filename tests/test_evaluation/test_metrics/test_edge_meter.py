@@ -46,17 +46,62 @@ def test_partial_match_by_hand():
     pred[4:7, 5] = 0.5  # rows 4-6 two columns off
     meter = EdgeMeter(tolerance=0.1)  # 1.13 px
     record = meter.process(pred, gt)
-    # t <= 0.5: 6 predicted, 3 correct; recalled: rows 1-3 and row 4 (1 px from (3, 3)) = 4 of 6
-    #           F = 2 * 1/2 * 2/3 / (1/2 + 2/3) = 4/7
-    # 0.5 < t <= 0.9: 3 predicted, 3 correct, recalled 4 of 6: F = 2 * 1 * 2/3 / (5/3) = 0.8
+    # t <= 0.5: 6 predicted, 3 matched (rows 1-3; ground-truth row 4 is within 1 px of the
+    #           predicted (3, 3), but that pixel is already paired with (3, 3)): F = 1/2
+    # 0.5 < t <= 0.9: 3 predicted, 3 matched of 6: P = 1, R = 1/2, F = 2/3
     # t > 0.9: nothing predicted
     t = meter.thresholds
     np.testing.assert_array_equal(record['predicted'],
                                   np.where(t <= 0.5, 6, np.where(t <= 0.9, 3, 0)))
-    np.testing.assert_array_equal(record['correct'], np.where(t <= 0.9, 3, 0))
-    np.testing.assert_array_equal(record['recalled'], np.where(t <= 0.9, 4, 0))
+    np.testing.assert_array_equal(record['matched'], np.where(t <= 0.9, 3, 0))
     assert record['gt_edges'] == 6
-    assert meter.compute([record])['odsF'] == pytest.approx(80.0)
+    assert meter.compute([record])['odsF'] == pytest.approx(200 / 3)
+
+
+def test_one_to_one():
+    """Two predicted lines beside one ground-truth line: only one of them can be matched."""
+    gt = vertical_gt()
+    pred = np.zeros((8, 8))
+    pred[1:7, 2] = pred[1:7, 4] = 1.0  # both 1 px from the edge, 12 pixels
+    meter = EdgeMeter(tolerance=0.1)  # 1.13 px
+    record = meter.process(pred, gt)
+    assert record['predicted'][0] == 12 and record['matched'][0] == 6
+    # P = 1/2, R = 1 (an "any pixel within the tolerance" count would give P = 1)
+    assert meter.compute([record])['odsF'] == pytest.approx(200 / 3)
+    # one ground-truth pixel, a predicted 3x3 square around it (thinned to its centre... or not):
+    # at most one pair whatever the prediction
+    single = np.zeros((8, 8), int)
+    single[4, 4] = 1
+    square = np.zeros((8, 8))
+    square[3:6, 3:6] = 1.0
+    record = EdgeMeter(tolerance=0.2).process(square, single)
+    assert record['matched'].max() == 1
+
+
+def test_summary_by_hand():
+    gt = vertical_gt()
+    pred = np.zeros((8, 8))
+    pred[1:4, 3] = 0.9
+    pred[4:7, 5] = 0.5
+    meter = EdgeMeter(tolerance=0.1)
+    # image 2: perfect at t <= 0.3, nothing above
+    records = [meter.process(pred, gt), meter.process(np.where(gt == 1, 0.3, 0.0), gt)]
+    out = meter.summary(records)
+    t = np.asarray(out['thresholds'])
+    # pooled: t <= 0.3: 9 of 12 predicted, 9 of 12 recalled, F = 3/4;
+    #         0.3 < t <= 0.5: 3 of 6, 3 of 12, F = 1/3; 0.5 < t <= 0.9: 3 of 3, 3 of 12, F = 2/5
+    f_expected = np.where(t <= 0.3, 3 / 4, np.where(t <= 0.5, 1 / 3, np.where(t <= 0.9, 0.4, 0)))
+    np.testing.assert_allclose(out['f'], f_expected)
+    assert out['odsF'] == pytest.approx(75.0) and out['ods_threshold'] == pytest.approx(0.01)
+    # per image best: image 1 at t in (0.5, 0.9] (3 of 3, 3 of 6), image 2 at t <= 0.3 (6 of 6)
+    # -> 9 of 9 predicted, 9 of 12 recalled: F = 2 * 3/4 / (7/4) = 6/7
+    assert out['oisF'] == pytest.approx(600 / 7)
+    # curve (R, P): (3/4, 3/4), (1/4, 1/2), (1/4, 1), (0, 0); the lowest threshold of recall 1/4
+    # has P = 1/2: AP = sum over r = 0, 0.01, .., 0.75 of the interpolated P, times 0.01
+    grid = np.linspace(0, 1, 101)
+    precision = np.interp(grid, [0, 0.25, 0.75], [0, 0.5, 0.75], right=0)
+    assert out['AP'] == pytest.approx(precision.sum())
+    assert out['num_images'] == 2 and len(out['precision']) == 99
 
 
 def test_counts_summed_over_images():

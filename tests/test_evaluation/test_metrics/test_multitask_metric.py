@@ -80,7 +80,7 @@ EXPECTED = {
     'sal/maxF_atrc': 1.3 * (1 / 3) / (0.3 + 1 / 3) * 100,  # P = 1, R = 1/3
     'sal/mIoU': (2 / 4 + 4 / 6) / 2 * 100,
     'normals/mErr': 45.0,
-    'edge/odsF': 80.0,
+    'edge/odsF': 200 / 3,  # one-to-one matching: test_edge_meter.test_partial_match_by_hand
     'depth/rmse': np.sqrt(1.25 / 3),
     'depth/abs_rel': 0.25,
     'depth/delta1': 100 / 3,
@@ -125,7 +125,7 @@ def test_process_and_compute_all_tasks(edge_ids, capsys):
         human_parts=(EXPECTED['human_parts/mIoU'] - 60) / 60 * 100,
         sal=(EXPECTED['sal/maxF'] - 60) / 60 * 100,
         normals=-(45.0 - 50) / 50 * 100,
-        edge=(80.0 - 100) / 100 * 100,
+        edge=(EXPECTED['edge/odsF'] - 100) / 100 * 100,
         depth=-(EXPECTED['depth/rmse'] - 0.5) / 0.5 * 100,
     )
     for task, delta in deltas.items():
