@@ -4,11 +4,13 @@ weight the shared (or global) experts get.
 The model of a config is built, a checkpoint is loaded into it, and it runs over the config's
 validation set in predict mode with the backbone's routing statistics switched on
 (``backbone.record_routing = True``; see :meth:`mmase.models.ASEViT.routing_stats`). For every
-routed layer (a layer with a router: :class:`~mmase.models.adapters.MoELoRALinear` with more
-than one expert or adaptively gated shared experts, FGMoE, Task-MoE) and every task:
+routed layer (a layer with a router: LoRA experts beside an FFN,
+:class:`~mmase.models.adapters.MoELoRAFFN`, or on a linear,
+:class:`~mmase.models.adapters.MoELoRALinear`, with more than one sparse expert or adaptively
+gated shared experts; FGMoE; Task-MoE) and every task:
 
 - **selection frequency** of sparse (routed) expert ``i``: the fraction of the task's tokens
-  whose top-k included ``i``; a vector of ``E`` values in ``[0, 1]`` summing to ``top_k``;
+  whose top-k included ``i``; a vector of ``N - S`` values in ``[0, 1]`` summing to ``top_k``;
 - **gate masses**: the mean total gate weight per token of the shared experts
   (``shared_mass``: in ``[0, 1]`` under ASE's ``'adaptive'`` gating, ``num_shared`` under
   ``'fixed'``, 0 without shared experts), of the sparse experts (``sparse_mass``) and, for
@@ -62,7 +64,8 @@ MASS_PLOTS = (('shared_mass', 'shared experts: gate mass per token'),
               ('global_mass', 'global expert: mean gate g'))
 
 #: Attributes of a routed layer copied into the JSON (those it has).
-_LAYER_ATTRS = ('num_experts', 'top_k', 'num_shared', 'shared_gating', 'num_routed', 'rank',
+_LAYER_ATTRS = ('num_experts', 'top_k', 'num_shared', 'num_sparse', 'shared_gating',
+                'num_routed', 'rank',
                 'gating', 'gate_norm', 'global_expert', 'task_specific_experts')
 
 #: Figure geometry in pixels (at :data:`DPI`); see the ``plot_*`` functions for the formulas.
@@ -112,25 +115,33 @@ def build_model_and_loader(config: str, cfg_options: Optional[dict] = None
     return cfg, model, loader
 
 
+def _router_of(module: nn.Module) -> Optional[nn.Module]:
+    """The router of a routed layer (of its ``experts`` for LoRA experts beside an FFN)."""
+    source = getattr(module, 'experts', module)
+    return getattr(source, 'router', None) if isinstance(source, RoutingBookkeeping) else None
+
+
 def find_routed_layers(backbone: nn.Module) -> Dict[str, nn.Module]:
     """The layers of ``backbone`` whose gates come from a router, by name (module order).
 
-    A layer counts when it keeps routing statistics (:class:`RoutingBookkeeping`) and has a
-    router: plain LoRA (one expert, no adaptively gated shared expert) has constant gates and
-    no router, so it does not.
+    The names are those of the backbone's routing statistics: its ``routed_layers()`` when it
+    has them (e.g. ``blocks.0.mlp`` for experts beside the FFN), else every module keeping
+    statistics (:class:`RoutingBookkeeping`). A layer counts when it has a router: plain LoRA
+    (one expert, no adaptively gated shared expert) has constant gates and no router.
     """
-    return {
-        name: module
-        for name, module in backbone.named_modules()
-        if isinstance(module, RoutingBookkeeping) and getattr(module, 'router', None) is not None
-    }
+    if hasattr(backbone, 'routed_layers'):
+        candidates = backbone.routed_layers()
+    else:
+        candidates = backbone.named_modules()
+    return {name: module for name, module in candidates if _router_of(module) is not None}
 
 
 def _unrouted_reason(backbone_cfg: dict) -> str:
     """Why a backbone config builds no router, naming the fields."""
     reasons = []
     if 'adapter' in backbone_cfg and backbone_cfg['adapter'] is None:
-        reasons.append('model.backbone.adapter=None (no adapters)')
+        reasons.append('model.backbone.adapter=None (no routed experts; model.backbone.lora '
+                       'is plain LoRA shared by the tasks, without a router)')
     elif isinstance(backbone_cfg.get('adapter'), dict):
         adapter = backbone_cfg['adapter']
         reasons.append(
@@ -227,8 +238,10 @@ def collect_routing(model: nn.Module, backbone: nn.Module, dataloader,
 # numbers
 def _layer_meta(module: nn.Module, routed_experts: int) -> dict:
     meta = dict(type=type(module).__name__, routed_experts=int(routed_experts))
+    source = module.experts if isinstance(getattr(module, 'experts', None), nn.Module) \
+        else module  # LoRA experts beside an FFN keep their configuration on .experts
     for attr in _LAYER_ATTRS:
-        value = getattr(module, attr, None)
+        value = getattr(source, attr, None)
         if isinstance(value, (bool, int, float, str)):
             meta[attr] = value
     return meta

@@ -22,11 +22,12 @@ from PIL import Image
 from tool_helpers import ROOT, TINY, TOY_DATA, run, toy_ids
 
 # The toy config at tiny size (TINY): ViT of 2 blocks, 64 dims, MLP ratio 2, patch 8; ASE
-# adapters 16/3/1/4 on qkv, proj, fc1, fc2 of every block; 5 tasks; 20 val images.
+# 16/3/1/4 beside the FFN of every block (16 experts with the shared one: 15 sparse), plain
+# LoRA r=4 on qkv/proj, task embeddings; 5 tasks; 20 val images.
 TASKS = ['semseg', 'human_parts', 'sal', 'normals', 'edge']
-LAYERS = [f'blocks.{b}.{p}' for b in (0, 1) for p in ('attn.qkv', 'attn.proj', 'mlp.fc1',
-                                                      'mlp.fc2')]
+LAYERS = ['blocks.0.mlp', 'blocks.1.mlp']
 TOP_K, EXPERTS, SHARED, RANK, PATCH, SCALE = 3, 16, 1, 4, 8, 64
+SPARSE = EXPERTS - SHARED
 
 
 def load_tool(name):
@@ -73,9 +74,9 @@ def test_figures_exist_and_open_at_their_sizes(usage):
                                        'shared_gate_mass.png', 'task_similarity.png']
     # Hand-computed from the documented geometry (pixels):
     expected = {
-        # grid of 2 blocks x 4 linears; panels 280 wide, 100 + 30 per task high; margins
-        'selection_frequency': (220 + 4 * 280, 80 + 2 * (100 + 30 * 5)),
-        # 8 layers -> minimum width 640; one panel (shared mass, no global expert)
+        # grid of 2 blocks x 1 layer (mlp); panels 280 wide, 100 + 30 per task high; margins
+        'selection_frequency': (220 + 280, 80 + 2 * (100 + 30 * 5)),
+        # 2 layers -> minimum width 640; one panel (shared mass, no global expert)
         'shared_gate_mass': (640, 200 + 260),
         # 5 x 5 cells of 80 pixels and margins
         'task_similarity': (200 + 80 * 5, 140 + 80 * 5),
@@ -99,17 +100,17 @@ def test_json_selection_frequencies_and_tokens(usage):
     tokens = tokens_of(toy_ids('val'))
     assert tokens == 940  # the 20 toy val images, resized to fit 64 x 64
     for name, layer in saved['layers'].items():
-        assert layer['type'] == 'MoELoRALinear'
+        assert layer['type'] == 'MoELoRAFFN'
         assert (layer['num_experts'], layer['top_k'], layer['num_shared'], layer['rank'],
                 layer['shared_gating'], layer['routed_experts']) == (EXPERTS, TOP_K, SHARED,
-                                                                      RANK, 'adaptive', EXPERTS)
+                                                                      RANK, 'adaptive', SPARSE)
         assert list(layer['tasks']) == TASKS
         for task, entry in layer['tasks'].items():
             where = f'{name}/{task}'
             assert entry['tokens'] == tokens, where  # every token of every image, once
             counts = np.array(entry['counts'])
             freq = np.array(entry['selection_frequency'])
-            assert counts.shape == freq.shape == (EXPERTS, )
+            assert counts.shape == freq.shape == (SPARSE, )
             assert counts.sum() == TOP_K * tokens, where  # k selections per token
             np.testing.assert_allclose(freq, counts / tokens, rtol=1e-12)
             assert freq.sum() == pytest.approx(TOP_K, abs=1e-9), where
@@ -128,7 +129,7 @@ def test_json_similarity_matrix(usage):
     np.testing.assert_allclose(matrix, matrix.T, atol=1e-12)
     np.testing.assert_allclose(np.diag(matrix), 1.0, atol=1e-9)
     assert ((matrix >= 0) & (matrix <= 1 + 1e-9)).all()
-    # semseg vs sal by hand: cosine of (frequency / k) at every layer, mean over the 8 layers
+    # semseg vs sal by hand: cosine of (frequency / k) at every layer, mean over the 2 layers
     cosines = []
     for layer in saved['layers'].values():
         a = np.array(layer['tasks']['semseg']['selection_frequency']) / TOP_K
@@ -166,11 +167,15 @@ def test_backbones_without_routing_are_refused(toy_run, tmp_path):
 
     # plain LoRA (the single-task baseline config): constant gates, no router
     stl = osp.join(ROOT, 'configs', 'toy', 'stl-sal_vit-tiny_lora-r16_300it_toy-pascal-mt-64x64.py')
+    with pytest.raises(ValueError, match=r'model\.backbone\.adapter=None \(no routed experts; '
+                       r'model\.backbone\.lora is plain LoRA'):
+        usage_of(stl)
     with pytest.raises(ValueError, match=r'model\.backbone\.adapter \(num_experts=1, '
                        r"num_shared=0, shared_gating='none'\) has constant gates"):
-        usage_of(stl)
-    with pytest.raises(ValueError, match=r'model\.backbone\.adapter=None \(no adapters\)'):
-        usage_of(toy_run.config, 'model.backbone.adapter=None')
+        usage_of(toy_run.config, 'model.backbone.adapter.num_experts=1',
+                 'model.backbone.adapter.top_k=1', 'model.backbone.adapter.num_shared=0',
+                 "model.backbone.adapter.shared_gating='none'",
+                 'model.backbone.adapter.mi_loss_weight=0')
     # mmseg's ViT: no routing statistics at all
     plain_vit = tmp_path / 'mmseg_vit.py'
     plain_vit.write_text(
@@ -192,9 +197,11 @@ def test_mlp_expert_layers(tmp_path):
 
     config = osp.join(ROOT, 'configs', 'toy', 'ase_vit-tiny_16-3-1-4_300it_toy-pascal-mt-64x64.py')
     arch = {'model.backbone.arch.num_layers': 2, 'model.backbone.out_indices': [0, 1],
-            'model.backbone.adapter.targets': ['qkv', 'proj']}
-    plain_lora = dict(num_experts=1, top_k=1, num_shared=0, shared_gating='none',
-                      targets=['qkv', 'proj'])
+            'model.backbone.adapter': dict(placement='linear', targets=['qkv', 'proj'],
+                                           mi_loss_weight=0.0),
+            'model.backbone.lora': None}
+    plain_lora = dict(placement='linear', num_experts=1, top_k=1, num_shared=0,
+                      shared_gating='none', targets=['qkv', 'proj'], mi_loss_weight=0.0)
     cases = {
         # 8 slices of the 128 hidden units: 2 shared, top-2 of the 6 routed, a global expert
         'FGMoE': ({'model.backbone.mlp_moe': dict(type='FGMoE', num_experts=8, top_k=2,
@@ -269,18 +276,22 @@ def test_delta_m_tool_agrees_with_the_evaluator(toy_run, capsys):
 def test_count_params_agrees_with_the_checkpoint(toy_run):
     rows = load_tool('count_params').main([toy_run.config, '--json', '--cfg-options', *TINY])
     (row, ) = rows
-    # Budget formula per adapted linear: (E + S) r (d_in + d_out); dims 64, MLP 128:
-    # qkv 64->192, proj 64->64, fc1 64->128, fc2 128->64, two blocks.
-    adapters = 2 * (EXPERTS + SHARED) * RANK * ((64 + 192) + (64 + 64) + (64 + 128) + (128 + 64))
-    # Routers: T (E + S) d_in per linear.
-    routers = 2 * 5 * (EXPERTS + SHARED) * (64 + 64 + 64 + 128)
-    assert (row['adapters'], row['routers']) == (adapters, routers) == (104448, 54400)
+    # Experts beside each FFN: N r (d + d), dims 64, two blocks; plain LoRA r=4 on qkv
+    # (64 -> 192) and proj (64 -> 64).
+    lora = 2 * RANK * ((64 + 192) + (64 + 64))
+    adapters = 2 * EXPERTS * RANK * (64 + 64) + lora
+    # Routers: T N d per block; task embeddings T d.
+    routers = 2 * 5 * EXPERTS * 64 + 5 * 64
+    assert (row['adapters'], row['lora'], row['routers']) == (adapters, lora, routers) == (
+        19456, 3072, 10560)
+    assert row['experts'] == '16/3/1/4'
     state = torch.load(toy_run.checkpoint, map_location='cpu', weights_only=True)['state_dict']
     buffers = ('running_mean', 'running_var', 'num_batches_tracked')
     params = {k: v.numel() for k, v in state.items() if not k.endswith(buffers)}
     assert row['total'] == sum(params.values())
     assert row['adapters'] == sum(n for k, n in params.items() if 'lora_' in k)
-    assert row['routers'] == sum(n for k, n in params.items() if 'router' in k)
+    assert row['routers'] == sum(n for k, n in params.items()
+                                 if 'router' in k or k.endswith('task_embed'))
     heads = sum(n for k, n in params.items() if k.startswith('decode_heads.'))
     assert row['trainable'] == adapters + routers + heads  # the ViT itself stays frozen
 

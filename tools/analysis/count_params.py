@@ -1,4 +1,5 @@
-"""Print parameter counts (total, trainable, adapters, routers) of the models of configs.
+"""Print parameter counts (total, trainable, adapters, LoRA, routers) and the expert
+configuration ``N/k/S/r`` of the models of configs.
 
 Builds ``cfg.model`` from each config (mmase imported, default scope from the config or
 'mmseg'), without loading any checkpoint into it beyond what the config's modules do at build
@@ -9,8 +10,14 @@ Builds ``cfg.model`` from each config (mmase imported, default scope from the co
 - ``adapters``: expert weights: the parameters a module lists in its
   ``expert_parameter_names`` (LoRA ``lora_A``/``lora_B``; the MLP experts of FGMoE and
   Task-MoE), parameters named ``lora_*``, and any other parameter of a module wrapping a
-  ``base_layer`` (the base layer's own weights and routers excluded).
-- ``routers``: routing parameters: names containing ``router`` or ``task_embedding``.
+  ``base_layer`` (the base layer's own weights and routers excluded). Plain LoRA is included.
+- ``lora``: the part of ``adapters`` that is plain LoRA (LoRA experts without a router, shared
+  by all tasks); ``adapters - lora`` are the routed experts.
+- ``routers``: routing parameters: task routers and task embeddings (names containing
+  ``router``, ``task_embedding`` or ``task_embed``).
+- ``experts``: the routed LoRA experts' configurations in the paper's ``N/k/S/r`` notation
+  (``N`` experts including the ``S`` shared ones, top-``k`` of the ``N - S`` sparse ones, rank
+  ``r``), e.g. ``16/3/1/4``; ``-`` when there are none.
 
 Example::
 
@@ -34,14 +41,23 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import mmase  # noqa: E402,F401  (registers the modules)
 from mmseg.registry import MODELS  # noqa: E402
 
-COLUMNS = ('total', 'trainable', 'adapters', 'routers')
+from mmase.models.adapters import LoRAExperts  # noqa: E402
+
+COLUMNS = ('total', 'trainable', 'adapters', 'lora', 'routers')
+ROUTING_NAMES = ('router', 'task_embedding', 'task_embed')
 
 
-def count_parameters(model: nn.Module) -> Dict[str, int]:
-    """Parameter counts of ``model`` by the categories in the module docstring."""
-    adapter_names = set()
+def count_parameters(model: nn.Module) -> Dict[str, object]:
+    """Parameter counts of ``model`` by the categories in the module docstring (ints), and
+    ``experts``, the routed experts' ``N/k/S/r`` (comma-separated when they differ)."""
+    adapter_names, lora_names, notations = set(), set(), []
     for prefix, module in model.named_modules():
         dot = f'{prefix}.' if prefix else ''
+        if isinstance(module, LoRAExperts):
+            if module.router is None:
+                lora_names.update(dot + n for n in ('lora_A', 'lora_B'))
+            elif module.notation() not in notations:
+                notations.append(module.notation())
         for name in getattr(module, 'expert_parameter_names', ()):
             adapter_names.add(dot + name)
         if isinstance(getattr(module, 'base_layer', None), nn.Module):
@@ -53,10 +69,13 @@ def count_parameters(model: nn.Module) -> Dict[str, int]:
         counts['total'] += param.numel()
         if param.requires_grad:
             counts['trainable'] += param.numel()
-        if 'router' in name or 'task_embedding' in name:
+        if any(part in name for part in ROUTING_NAMES):
             counts['routers'] += param.numel()
         elif 'lora_' in name or name in adapter_names:
             counts['adapters'] += param.numel()
+            if name in lora_names:
+                counts['lora'] += param.numel()
+    counts['experts'] = ', '.join(notations) or '-'
     return counts
 
 
@@ -88,12 +107,13 @@ def main(argv: Sequence[str] = None) -> List[Dict]:
     if args.json:
         print(json.dumps(rows))
         return rows
-    table = PrettyTable(['config', *COLUMNS, 'trainable %'])
+    table = PrettyTable(['config', 'experts', *COLUMNS, 'trainable %'])
     table.align = 'r'
     table.align['config'] = 'l'
     for row in rows:
         share = 100.0 * row['trainable'] / max(row['total'], 1)
-        table.add_row([osp.basename(row['config'])] + [f'{row[c]:,}' for c in COLUMNS] +
+        table.add_row([osp.basename(row['config']), row['experts']] +
+                      [f'{row[c]:,}' for c in COLUMNS] +
                       [f'{share:.2f}'])
     print(table)
     return rows

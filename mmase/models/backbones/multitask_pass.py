@@ -84,7 +84,7 @@ class MultiTaskPassMixin:
 
     # ------------------------------------------------------------------------------------------
     # auxiliary losses and routing statistics
-    def _routed_layers(self):
+    def routed_layers(self):
         """``(name, module)`` of every routed layer, family by family."""
         for family in self.routing_families:
             for name in family['names']:
@@ -136,7 +136,7 @@ class MultiTaskPassMixin:
     @record_routing.setter
     def record_routing(self, enabled: bool) -> None:
         self._record_routing = bool(enabled)
-        for _, module in self._routed_layers():
+        for _, module in self.routed_layers():
             module.record_routing = self._record_routing
 
     def routing_stats(self) -> Dict[str, Dict[str, dict]]:
@@ -153,7 +153,7 @@ class MultiTaskPassMixin:
             TaskMoE ``sparse_mass``. Empty when nothing was recorded.
         """
         result: Dict[str, Dict[str, dict]] = {}
-        for name, module in self._routed_layers():
+        for name, module in self.routed_layers():
             stats = module.routing_stats()
             if stats is None:
                 continue
@@ -170,7 +170,7 @@ class MultiTaskPassMixin:
         return result
 
     def reset_routing_stats(self) -> None:
-        for _, module in self._routed_layers():
+        for _, module in self.routed_layers():
             module.reset_routing_stats()
 
     def _init_multitask_pass(self, record_routing: bool) -> None:
