@@ -28,13 +28,16 @@ model = dict(
     data_preprocessor=dict(type='MultiTaskDataPreProcessor'),
     backbone=dict(type='ASEViT', arch=dict(embed_dims=32, num_layers=1, num_heads=2),
                   img_size=32, patch_size=8, out_indices=(0, ), tasks=tasks,
-                  adapter={adapter}),
+                  adapter={adapter}{extra}),
     decode_heads={{t: head for t in tasks}})
 """
 
 
-def macs_by_hand(height: int, width: int, num_tasks: int = 1, lora_rank: int = 0) -> dict:
-    """Multiply-accumulates of CONFIG's model on one (height, width) image."""
+def macs_by_hand(height: int, width: int, num_tasks: int = 1, lora_rank: int = 0,
+                 passes: int = None) -> dict:
+    """Multiply-accumulates of CONFIG's model on one (height, width) image; the block runs
+    ``passes`` times (default: once per task)."""
+    passes = num_tasks if passes is None else passes
     grid = (height // 8) * (width // 8)
     tokens = grid + 1  # + class token
     patch = grid * 32 * (3 * 8 * 8)  # conv 3 -> 32, 8x8 kernel, stride 8
@@ -45,7 +48,7 @@ def macs_by_hand(height: int, width: int, num_tasks: int = 1, lora_rank: int = 0
     lora = tokens * (32 * lora_rank + lora_rank * 96)  # on qkv: x A^T, then (x A^T) B^T
     block = qkv + attention + proj + mlp + lora
     head = grid * 32 * 16 * 9 + grid * 16 * 5  # 3x3 conv (padding 1) + 1x1 classifier
-    backbone = patch + num_tasks * block  # the patch embedding runs once for all tasks
+    backbone = patch + passes * block  # the patch embedding runs once for all tasks
     return dict(backbone=backbone, heads=num_tasks * head, total=backbone + num_tasks * head)
 
 
@@ -57,9 +60,10 @@ def tool():
     return module
 
 
-def write_config(tmp_path, name='tiny_seg.py', tasks=('semseg', ), adapter=None):
+def write_config(tmp_path, name='tiny_seg.py', tasks=('semseg', ), adapter=None, **backbone):
     path = tmp_path / name
-    path.write_text(CONFIG.format(tasks=repr(tuple(tasks)), adapter=repr(adapter)))
+    extra = ''.join(f', {k}={v!r}' for k, v in backbone.items())
+    path.write_text(CONFIG.format(tasks=repr(tuple(tasks)), adapter=repr(adapter), extra=extra))
     return str(path)
 
 
@@ -86,14 +90,16 @@ def test_one_block_vit_by_hand(tool, tmp_path, capsys):
     assert 'tiny_seg.py' in out and '32x48' in out and 'FLOPs = 2 x MACs' in out
 
 
-def test_all_tasks_and_lora_adapter_count(tool, tmp_path):
-    """Two tasks: the blocks and heads run twice, the patch embedding once; a rank-2 LoRA on
-    qkv adds its two skinny matmuls per token and task (whatever code path computes them)."""
-    adapter = dict(num_experts=1, top_k=1, num_shared=0, rank=2, shared_gating='none',
-                   targets=('qkv', ))
-    config = write_config(tmp_path, tasks=('semseg', 'sal'), adapter=adapter)
+@pytest.mark.parametrize('task_embedding,passes', [(False, 1), (True, 2)])
+def test_all_tasks_and_lora_adapter_count(tool, tmp_path, task_embedding, passes):
+    """Two tasks, a rank-2 LoRA on qkv (its two skinny matmuls per token, whatever code path
+    computes them); heads run per task, the patch embedding once. LoRA shared by the tasks
+    and no task embedding: the blocks run once for both tasks; with task embeddings the
+    features differ per task and the blocks run twice (one batched pass of 2 N samples)."""
+    config = write_config(tmp_path, tasks=('semseg', 'sal'), adapter=None,
+                          lora=dict(rank=2, targets=('qkv', )), task_embedding=task_embedding)
     row = tool.main([config, '--shape', '32', '32', '--json'])[0]
-    macs = macs_by_hand(32, 32, num_tasks=2, lora_rank=2)
+    macs = macs_by_hand(32, 32, num_tasks=2, lora_rank=2, passes=passes)
     assert row['flops'] == 2 * macs['total']
     assert row['backbone_gflops'] == pytest.approx(2 * macs['backbone'] / 1e9)
     assert row['uncounted_ops'] == []
