@@ -1,8 +1,10 @@
 from .atomic_local_backend import AtomicLocalBackend
-from .checkpoint_check import UnsafeCheckpointError, check_checkpoint
+from .checkpoint_check import (InvalidCheckpointError, UnsafeCheckpointError, check_checkpoint,
+                               fetch_checkpoint, load_checkpoint_file)
 from .hooks import (CheckFiniteLossHook, MainProcessLoggerHook, PerIterSeedHook,
                     SafeCheckpointHook, SaveMetricsHook)
 
-__all__ = ['AtomicLocalBackend', 'CheckFiniteLossHook', 'MainProcessLoggerHook',
-           'PerIterSeedHook', 'SafeCheckpointHook', 'SaveMetricsHook', 'UnsafeCheckpointError',
-           'check_checkpoint']
+__all__ = ['AtomicLocalBackend', 'CheckFiniteLossHook', 'InvalidCheckpointError',
+           'MainProcessLoggerHook', 'PerIterSeedHook', 'SafeCheckpointHook', 'SaveMetricsHook',
+           'UnsafeCheckpointError', 'check_checkpoint', 'fetch_checkpoint',
+           'load_checkpoint_file']
