@@ -10,14 +10,19 @@ from mmengine.runner import Runner
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a clone
 import mmase  # noqa: E402,F401
 from mmase.engine import check_checkpoint  # noqa: E402
-from mmase.utils import configure_device  # noqa: E402
+from mmase.engine.config_check import check_config, check_output_dirs  # noqa: E402
+from mmase.engine.strict_loading import require_matching_checkpoint  # noqa: E402
+from mmase.utils import close_distributed, configure_device, default_collect_dirs  # noqa: E402
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Test (and evaluate) a multi-task model')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file, http(s) URL or mmengine backend path')
     parser.add_argument('--work-dir', help='the dir to save the metrics and logs')
+    parser.add_argument('--allow-partial-checkpoint', action='store_true', default=False,
+                        help='evaluate even if the checkpoint\'s keys or shapes do not match the '
+                             'model (the rest stays randomly initialised; default: an error)')
     parser.add_argument('--out', help='dump every prediction to this pickle file (.pkl)')
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument('--show-dir', help='directory where painted images will be saved')
@@ -54,6 +59,7 @@ def trigger_visualization_hook(cfg, args):
 def main():
     args = parse_args()
     cfg = Config.fromfile(args.config)
+    file_keys = list(cfg.keys())
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
@@ -61,7 +67,13 @@ def main():
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    check_checkpoint(args.checkpoint)  # missing or crafted: refused before anything is built
+    check_config(cfg, args.cfg_options, file_keys)  # typos, negative loss weights
+    check_checkpoint(args.checkpoint)  # missing, damaged or crafted: refused before any build
+    outputs = [(osp.dirname(osp.abspath(args.out)), '--out') if args.out else None,
+               (args.show_dir, '--show-dir') if args.show_dir else None]
+    check_output_dirs(cfg, training=False, extra=[o for o in outputs if o])
+    if args.launcher != 'none':
+        default_collect_dirs(cfg)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
@@ -78,7 +90,10 @@ def main():
         cfg.test_evaluator = evaluators
     configure_device(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
+    if not args.allow_partial_checkpoint:
+        require_matching_checkpoint(runner)
     runner.test()
+    close_distributed()  # explicit teardown: no abort of a rank at interpreter exit
 
 
 if __name__ == '__main__':

@@ -12,7 +12,9 @@ from mmengine.runner import Runner, find_latest_checkpoint
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a clone
 import mmase  # noqa: E402,F401
 from mmase.engine import check_checkpoint  # noqa: E402
-from mmase.utils import configure_device  # noqa: E402
+from mmase.engine.config_check import check_config, check_output_dirs  # noqa: E402
+from mmase.engine.strict_loading import require_matching_checkpoint  # noqa: E402
+from mmase.utils import close_distributed, configure_device, default_collect_dirs  # noqa: E402
 
 
 def parse_args():
@@ -21,6 +23,9 @@ def parse_args():
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--resume', action='store_true', default=False,
                         help='resume from the latest checkpoint in the work_dir automatically')
+    parser.add_argument('--allow-partial-checkpoint', action='store_true', default=False,
+                        help='with --resume: load a checkpoint whose keys or shapes do not match '
+                             'the model (the matching part; default: an error)')
     parser.add_argument('--amp', action='store_true', default=False,
                         help='enable automatic-mixed-precision training')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -37,6 +42,7 @@ def parse_args():
 def main():
     args = parse_args()
     cfg = Config.fromfile(args.config)
+    file_keys = list(cfg.keys())
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
@@ -56,13 +62,20 @@ def main():
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume
+    check_config(cfg, args.cfg_options, file_keys)  # typos, negative loss weights
     checkpoint = cfg.get('load_from') or (
         find_latest_checkpoint(cfg.work_dir) if args.resume else None)
-    if checkpoint and '://' not in checkpoint:
-        check_checkpoint(checkpoint)  # missing or crafted: refused before anything is built
+    if checkpoint:
+        check_checkpoint(checkpoint)  # missing, damaged or crafted: refused before any build
+    check_output_dirs(cfg, training=True)
+    if args.launcher != 'none':
+        default_collect_dirs(cfg)
     configure_device(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
+    if args.resume and not args.allow_partial_checkpoint:
+        require_matching_checkpoint(runner)
     runner.train()
+    close_distributed()  # explicit teardown: no abort of a rank at interpreter exit
 
 
 if __name__ == '__main__':

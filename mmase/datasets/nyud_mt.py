@@ -1,13 +1,16 @@
 """NYUD-v2 multi-task dataset (both public archives of the NYUD-v2 multi-task split)."""
+import logging
 import os.path as osp
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import mmengine.fileio as fileio
+import numpy as np
+from mmengine.logging import print_log
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
 from mmase.tasks import check_tasks
-from .nyud_labels import NYUD_CLASSES, NYUD_MT_TASKS, NYUD_PALETTE, NYUD_PATH_KEYS
+from .nyud_labels import NYUD_CLASSES, NYUD_MT_TASKS, NYUD_PALETTE, NYUD_PATH_KEYS, load_npy
 from .split_file import read_split_ids
 
 
@@ -32,7 +35,10 @@ class NYUDv2MTDataset(BaseSegDataset):
     ``task_fields`` list (filled by ``LoadMultiTaskAnnotations``) and the label paths of the
     requested tasks: ``seg_map_path``, ``depth_path``, ``normals_path``, ``edge_path``.
     Depth NaN/inf values are masked as invalid (0) when loaded; see
-    :func:`mmase.datasets.nyud_labels.decode_depth`.
+    :func:`mmase.datasets.nyud_labels.decode_depth`. So that a corrupt depth file is visible,
+    building the dataset (with ``depth`` among the tasks and ``check_depth=True``) reads every
+    depth file once, counts its NaN/inf pixels and logs one warning listing the files that have
+    any; the counts are kept in ``nonfinite_depth`` (path -> pixels).
 
     ``dataset_meta`` holds the 40 semseg ``classes``/``palette`` (mmseg convention) plus
     ``tasks``, ``task_classes`` and ``task_palettes`` (for ``semseg``).
@@ -43,6 +49,8 @@ class NYUDv2MTDataset(BaseSegDataset):
         tasks (Sequence[str]): Any subset of ``semseg``, ``depth``, ``normals``, ``edge``.
             Defaults to all four.
         data_root (str): Root of the NYUDv2 layout. Required.
+        check_depth (bool): Count NaN/inf pixels of every depth file at build (see above).
+            Defaults to True.
         **kwargs: Other arguments of :class:`mmseg.datasets.BaseSegDataset` (``pipeline``,
             ``test_mode``, ``indices``, ``serialize_data``, ``lazy_init``, ``backend_args``,
             ...). File suffixes are detected, not given; custom ``classes`` and
@@ -68,8 +76,12 @@ class NYUDv2MTDataset(BaseSegDataset):
                  ann_file: str,
                  tasks: Sequence[str] = NYUD_MT_TASKS,
                  data_root: Optional[str] = None,
+                 check_depth: bool = True,
                  **kwargs) -> None:
         self.tasks = check_tasks(tasks, 'tasks', NYUD_MT_TASKS)
+        self.check_depth = check_depth
+        #: depth file -> number of NaN/inf pixels, for the files that have any (filled at build)
+        self.nonfinite_depth: Dict[str, int] = {}
         if not data_root:
             raise ValueError('NYUDv2MTDataset: data_root (the NYUDv2 folder) is required')
         for key in ('img_suffix', 'seg_map_suffix'):
@@ -133,4 +145,23 @@ class NYUDv2MTDataset(BaseSegDataset):
             raise FileNotFoundError(
                 f'split file {self.ann_file} names {len(ids)} ids, but {len(missing)} files '
                 f'needed for tasks {self.tasks} are missing:\n  {shown}{more}')
+        if 'depth' in self.tasks and self.check_depth:
+            self._count_nonfinite_depth([info['depth_path'] for info in data_list])
         return data_list
+
+    def _count_nonfinite_depth(self, paths: Sequence[str]) -> None:
+        """Fill ``nonfinite_depth`` and log one warning naming the files with NaN/inf depth."""
+        self.nonfinite_depth = {}
+        for path in paths:
+            depth = load_npy(fileio.get(path, backend_args=self.backend_args), path)
+            if np.issubdtype(depth.dtype, np.floating):
+                count = int(depth.size - np.count_nonzero(np.isfinite(depth)))
+                if count:
+                    self.nonfinite_depth[path] = count
+        if self.nonfinite_depth:
+            listed = [f'{p} ({n} px)' for p, n in self.nonfinite_depth.items()]
+            more = f', ... and {len(listed) - 10} more' if len(listed) > 10 else ''
+            print_log(f'NYUDv2MTDataset ({self.ann_file}): {len(listed)} of {len(paths)} depth '
+                      f'files hold NaN/inf values ({sum(self.nonfinite_depth.values())} pixels), '
+                      f'masked as invalid (0): {", ".join(listed[:10])}{more}',
+                      logger='current', level=logging.WARNING)

@@ -4,7 +4,7 @@ import os.path as osp
 import re
 import tempfile
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 from mmengine.fileio import LocalBackend, register_backend
 
@@ -20,19 +20,32 @@ def write_atomic(data: bytes, filepath: Union[str, Path]) -> None:
     """
     filepath = str(filepath)
     directory = osp.dirname(osp.abspath(filepath))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(filepath)}.', suffix=TEMP_SUFFIX,
-                               dir=directory)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(filepath)}.', suffix=TEMP_SUFFIX,
+                                   dir=directory)
+    except OSError as err:
+        raise _naming(err, filepath) from err
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, filepath)
-    except BaseException:
+    except BaseException as err:
         if osp.exists(tmp):
             os.remove(tmp)
+        if isinstance(err, OSError):
+            raise _naming(err, filepath, len(data)) from err
         raise
+
+
+def _naming(err: OSError, filepath: str, size: Optional[int] = None) -> OSError:
+    """``err`` as the same OSError type, its message naming ``filepath`` (a write to a full disk
+    otherwise says only "No space left on device")."""
+    reason = err.strerror or str(err) or type(err).__name__
+    what = f'{filepath} ({size} bytes)' if size is not None else filepath
+    return type(err)(err.errno, f'cannot write {what}: {reason}')
 
 
 def is_stale_temp_file(name: str) -> bool:

@@ -1,3 +1,3 @@
-from .launch import configure_device
+from .launch import close_distributed, configure_device, default_collect_dirs
 
-__all__ = ['configure_device']
+__all__ = ['close_distributed', 'configure_device', 'default_collect_dirs']

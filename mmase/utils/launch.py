@@ -83,3 +83,44 @@ def configure_device(cfg, launcher: str) -> bool:
             kwargs['timeout'] = timedelta(seconds=kwargs['timeout'])
         dist.init_process_group(backend='gloo', **kwargs)
     return True
+
+
+def default_collect_dirs(cfg) -> list:
+    """Give every evaluator metric without a ``collect_dir`` one under the work dir.
+
+    In a distributed run, mmengine's metrics hand the results of ranks > 0 to rank 0 through
+    files in ``collect_dir``; without one, rank 0 creates ``./.dist_test/<random>/`` in the
+    *current* directory and removes only ``<random>``, leaving an empty ``.dist_test`` behind.
+    ``<work_dir>/.dist_test`` (the same path on every rank, as mmengine needs) is removed
+    whole by rank 0 after each collection. Returns the fields set (e.g.
+    ``['val_evaluator.collect_dir']``).
+    """
+    collect_dir = os.path.join(cfg.work_dir, '.dist_test')
+    changed = []
+    for field in ('val_evaluator', 'test_evaluator'):
+        evaluator = cfg.get(field)
+        if isinstance(evaluator, dict) and 'metrics' in evaluator:
+            evaluator = evaluator['metrics']
+        metrics = evaluator if isinstance(evaluator, (list, tuple)) else [evaluator]
+        for index, metric in enumerate(metrics):
+            if isinstance(metric, dict) and metric.get('collect_device', 'cpu') == 'cpu' \
+                    and not metric.get('collect_dir'):
+                metric['collect_dir'] = collect_dir
+                changed.append(f'{field}.{index}.collect_dir'
+                               if isinstance(evaluator, (list, tuple)) else
+                               f'{field}.collect_dir')
+    return changed
+
+
+def close_distributed() -> None:
+    """Tear the default process group down (after a barrier) if one exists.
+
+    Left to the interpreter's exit, gloo's threads can outlive the group's destructor and a rank
+    aborts after its work is done ("terminate called without an active exception", exit -6),
+    failing a run whose results are already saved. The tools call it after a run that ended
+    normally (every rank reaches the barrier). No-op in a single-process run.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    dist.barrier()
+    dist.destroy_process_group()

@@ -1,6 +1,7 @@
 """NYUDv2MTDataset and the NYUD label decoders: both archive variants against hand-made
 files, depth through the geometric transforms, build-time errors, the whole pipeline."""
 import io
+import logging
 import os
 import os.path as osp
 
@@ -273,6 +274,29 @@ def test_both_candidates_are_named_when_neither_exists(tree):
     info = build(root, tasks=('edge', )).get_data_info(0)
     assert info['img_path'] == str(root / 'images' / 'm01.png')
     assert info['edge_path'] == str(root / 'edge' / 'm01.npy')
+
+
+def test_nonfinite_depth_is_counted_and_logged_once_per_build(tree, monkeypatch):
+    import mmase.datasets.nyud_mt as nyud_mt
+    root, arrays = tree
+    depth = arrays['m01']['depth'].copy()
+    depth[0, :3] = [np.nan, np.inf, -np.inf]
+    write(root / 'depth' / 'm01.npy', npy_bytes(depth))
+    logged = []
+    monkeypatch.setattr(nyud_mt, 'print_log', lambda msg, **kw: logged.append((msg, kw)))
+    ds = build(root, pipeline=[dict(type='LoadImageFromFile'),
+                               dict(type='LoadMultiTaskAnnotations')])
+    assert ds.nonfinite_depth == {str(root / 'depth' / 'm01.npy'): 3}
+    (msg, kwargs), = logged
+    assert kwargs['level'] == logging.WARNING
+    assert f'1 of 2 depth files hold NaN/inf values (3 pixels)' in msg
+    assert f'{root}/depth/m01.npy (3 px)' in msg and 'p02' not in msg
+    for _ in range(2):  # loading samples logs nothing more; the pixels stay masked
+        assert (ds[0]['gt_depth'][0, :3] == 0).all()
+    assert len(logged) == 1
+    build(root, check_depth=False)
+    build(root, tasks=('semseg', ))
+    assert len(logged) == 1
 
 
 def test_build_errors(tree):

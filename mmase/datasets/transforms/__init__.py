@@ -3,10 +3,10 @@ from .formatting import PackMultiTaskInputs
 from .geometric import (MultiTaskPad, MultiTaskRandomCrop, MultiTaskRandomFlip,
                         MultiTaskRandomResize, MultiTaskResize)
 from .ignore_empty_parts import IgnoreEmptyHumanParts
-from .loading import LoadMultiTaskAnnotations
+from .loading import LoadImageFromFile, LoadMultiTaskAnnotations
 
 __all__ = [
-    'LoadMultiTaskAnnotations', 'MultiTaskResize', 'MultiTaskRandomResize',
+    'LoadImageFromFile', 'LoadMultiTaskAnnotations', 'MultiTaskResize', 'MultiTaskRandomResize',
     'MultiTaskRandomCrop', 'MultiTaskRandomFlip', 'MultiTaskPad', 'IgnoreEmptyHumanParts',
     'PackMultiTaskInputs'
 ]

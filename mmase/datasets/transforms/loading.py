@@ -1,9 +1,11 @@
-"""Loading the ground truth of every requested task of a multi-task sample."""
+"""Loading a multi-task sample: its image as stored (EXIF orientation ignored) and the ground
+truth of every requested task."""
 from typing import Iterator, Optional, Sequence, Tuple
 
 import mmengine.fileio as fileio
 import numpy as np
 from mmcv.transforms import BaseTransform
+from mmcv.transforms import LoadImageFromFile as _MMCVLoadImageFromFile
 from mmseg.registry import TRANSFORMS
 
 from mmase.tasks import check_tasks, get_task_spec
@@ -20,6 +22,38 @@ DEFAULT_LABEL_FORMAT = 'pascal_mt'
 _ALL_TASKS = tuple(dict.fromkeys(t for tasks in LABEL_FORMAT_TASKS.values() for t in tasks))
 _NYUD_DECODERS = dict(semseg=decode_nyud_semseg, depth=decode_depth,
                       normals=decode_nyud_normals, edge=decode_nyud_edge)
+
+
+#: mmcv decode flags that apply a JPEG's EXIF orientation tag -> the same flag ignoring it.
+_IGNORE_ORIENTATION = dict(color='color_ignore_orientation',
+                           grayscale='grayscale_ignore_orientation')
+
+
+@TRANSFORMS.register_module(name='LoadImageFromFile')
+class LoadImageFromFile(_MMCVLoadImageFromFile):
+    """mmcv's ``LoadImageFromFile`` that reads the pixels as stored, ignoring EXIF orientation.
+
+    Registered in mmseg's ``TRANSFORMS`` under mmcv's name, so ``dict(type='LoadImageFromFile')``
+    in an mmseg-scope config builds this one. mmcv's ``color_type='color'`` (the default) and
+    ``'grayscale'`` rotate / flip a JPEG by its EXIF orientation tag, while the label maps
+    (PNG, ``.mat``, ``.npy``) are never rotated, so a tagged image would no longer line up with
+    its labels; the public multi-task loaders (PIL's ``Image.open`` without
+    ``exif_transpose``) ignore the tag too. Here those two colour types become
+    ``'color_ignore_orientation'`` / ``'grayscale_ignore_orientation'``; other types are
+    unchanged (``'unchanged'`` ignores orientation already).
+
+    Args:
+        ignore_orientation (bool): Ignore EXIF orientation (default True). False is mmcv's
+            behaviour.
+        *args, **kwargs: Those of ``mmcv.transforms.LoadImageFromFile`` (``to_float32``,
+            ``color_type``, ``imdecode_backend``, ``ignore_empty``, ``backend_args``).
+    """
+
+    def __init__(self, *args, ignore_orientation: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.ignore_orientation = ignore_orientation
+        if ignore_orientation:
+            self.color_type = _IGNORE_ORIENTATION.get(self.color_type, self.color_type)
 
 
 @TRANSFORMS.register_module()

@@ -9,6 +9,8 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
+from ..atomic_local_backend import write_atomic
+
 
 def _to_builtin(value):
     """numpy / torch scalars -> float; non-finite numbers -> None (valid JSON)."""
@@ -20,11 +22,10 @@ def _to_builtin(value):
 
 
 def write_json_atomic(path: str, obj) -> None:
-    """Write ``obj`` as JSON to ``path`` through a temporary file and a rename."""
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'w') as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    """Write ``obj`` as JSON to ``path`` through a temporary file and a rename
+    (:func:`~mmase.engine.atomic_local_backend.write_atomic`: a failed write, e.g. a full
+    disk, names ``path``)."""
+    write_atomic(json.dumps(obj, indent=2, sort_keys=True).encode('utf-8'), path)
 
 
 @HOOKS.register_module()
@@ -33,9 +34,64 @@ class SaveMetricsHook(Hook):
 
     Files: ``<work_dir>/metrics_val_iter_<N>.json`` (or ``_epoch_<N>``) after validation and
     ``<work_dir>/metrics_test.json`` after testing; ``tools/analysis/delta_m.py`` reads them.
+
+    A validation left unfinished by a killed run is run on resume: the checkpoint of step N is
+    saved before the validation of step N, so a run killed during that validation resumes at
+    N and (at the last step) would end without it. When a resumed run starts at a validation
+    step whose metrics file is missing, this hook runs that validation first (in the first
+    ``before_train_epoch``, or in ``after_train`` when no epoch is left), then training goes on.
     """
 
     priority = 'LOW'
+
+    def __init__(self) -> None:
+        self._pending_checked = False
+
+    @staticmethod
+    def _step_name(runner) -> str:
+        by_epoch = getattr(runner.train_loop, 'by_epoch', False) if runner._train_loop else False
+        return f'epoch_{runner.epoch}' if by_epoch else f'iter_{runner.iter}'
+
+    @staticmethod
+    def _is_validation_step(runner) -> bool:
+        """Whether the train loop validates at the step the run is at now (``runner.iter`` /
+        ``runner.epoch``), as mmengine's ``IterBasedTrainLoop`` / ``EpochBasedTrainLoop``
+        decide it."""
+        loop = runner.train_loop
+        if runner.val_loop is None or not hasattr(loop, 'val_interval'):
+            return False
+        by_epoch = getattr(loop, 'by_epoch', False)
+        step = runner.epoch if by_epoch else runner.iter
+        last = loop.max_epochs if by_epoch else loop.max_iters
+        return step > 0 and step >= loop.val_begin and (step % loop.val_interval == 0
+                                                        or step == last)
+
+    def _run_pending_validation(self, runner) -> None:
+        if self._pending_checked:
+            return
+        self._pending_checked = True
+        if not self._is_validation_step(runner):
+            return
+        name = f'metrics_val_{self._step_name(runner)}.json'
+        pending = not osp.isfile(osp.join(runner.work_dir, name))
+        from mmengine.dist import broadcast_object_list, get_world_size
+        if get_world_size() > 1:  # every rank validates, or none: rank 0's file decides
+            flag = [pending]
+            broadcast_object_list(flag)
+            pending = flag[0]
+        if pending:
+            runner.logger.info(f'SaveMetricsHook: {name} is missing: running the validation '
+                               f'that the previous run of {runner.work_dir} did not finish')
+            runner.val_loop.run()
+
+    def before_train(self, runner) -> None:
+        self._pending_checked = False
+
+    def before_train_epoch(self, runner) -> None:
+        self._run_pending_validation(runner)
+
+    def after_train(self, runner) -> None:
+        self._run_pending_validation(runner)
 
     def _save(self, runner, name: str, metrics: Optional[Dict]) -> None:
         if not metrics or not is_main_process():
@@ -45,9 +101,7 @@ class SaveMetricsHook(Hook):
         write_json_atomic(osp.join(runner.work_dir, name), data)
 
     def after_val_epoch(self, runner, metrics: Optional[Dict] = None) -> None:
-        by_epoch = getattr(runner.train_loop, 'by_epoch', False) if runner._train_loop else False
-        step = f'epoch_{runner.epoch}' if by_epoch else f'iter_{runner.iter}'
-        self._save(runner, f'metrics_val_{step}.json', metrics)
+        self._save(runner, f'metrics_val_{self._step_name(runner)}.json', metrics)
 
     def after_test_epoch(self, runner, metrics: Optional[Dict] = None) -> None:
         self._save(runner, 'metrics_test.json', metrics)
