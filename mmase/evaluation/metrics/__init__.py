@@ -5,10 +5,10 @@ from .multitask_metric import MultiTaskMetric
 from .normals_meter import NormalsMeter
 from .saliency_meter import SaliencyMeter
 from .segmentation_meter import SegmentationMeter
-from .task_metrics import PROTOCOLS, TaskMeter, build_task_meter
+from .task_metrics import PROTOCOLS, TaskMeter, build_task_meter, task_metric_names
 from .thinning import thin_stack
 
 __all__ = [
     'MultiTaskMetric', 'TaskMeter', 'build_task_meter', 'PROTOCOLS', 'SegmentationMeter',
-    'SaliencyMeter', 'NormalsMeter', 'EdgeMeter', 'DepthMeter', 'thin_stack'
+    'SaliencyMeter', 'NormalsMeter', 'EdgeMeter', 'DepthMeter', 'thin_stack', 'task_metric_names'
 ]

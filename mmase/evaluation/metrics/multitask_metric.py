@@ -4,7 +4,6 @@ import os.path as osp
 from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
-from numbers import Real
 from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -16,8 +15,9 @@ from mmseg.registry import METRICS
 from prettytable import PrettyTable
 
 from mmase.tasks import TASK_SPECS, check_tasks, get_task_spec
-from ..delta_m import MAIN_METRICS, main_metric_key, per_task_delta_m
-from .task_metrics import TaskMeter, build_task_meter, check_protocol
+from ..delta_m import (TABLE_TASK_ORDER, metric_lower_is_better, parse_stl_reference,
+                       per_task_delta_m, resolve_main_metrics)
+from .task_metrics import TaskMeter, build_task_meter, check_protocol, task_metric_names
 
 
 #: One sample's meter inputs: task -> (prediction, ground truth) in the meter's shapes, or None
@@ -64,23 +64,36 @@ class MultiTaskMetric(BaseMetric):
     Returned keys (IoU and F in percent, angles in degrees, depth in metres):
 
     - ``semseg/mIoU``, ``human_parts/mIoU`` (images without any part are left out);
-    - ``sal/maxF`` (per ``protocol``), ``sal/mIoU``; with ``'invpt'`` also ``sal/maxF_atrc`` (the
-      maxF without the second sigmoid of the InvPT meter), with ``'astmt'`` also ``sal/mIoU_astmt``;
+    - ``sal/maxF`` (per ``protocol``), ``sal/mIoU`` (the ASTMT / MTLoRA meter, every protocol),
+      ``sal/mIoU_pooled`` (two-class IoU at 0.5); with ``'invpt'`` also ``sal/maxF_atrc`` (the
+      maxF without the second sigmoid of the InvPT meter);
     - ``normals/mErr``; with ``'astmt'`` also ``normals/median``, ``normals/rmse``,
       ``normals/within11.25``, ``normals/within22.5``, ``normals/within30``;
     - ``edge/odsF`` (Python approximation of SEISM, see ``EdgeMeter``), ``edge/loss`` (balanced
       BCE);
     - ``depth/rmse``, ``depth/abs_rel``, ``depth/delta1``;
-    - with ``stl_reference``: ``multitask/delta_m`` and ``multitask/delta_<task>`` (percent).
+    - with ``stl_reference``: ``multitask/delta_m`` and ``multitask/delta_<task>`` (percent),
+      each task's Δ taken on its main metric (``main_metrics``).
+
+    Besides the full table, the log shows a summary of the main metrics (with their direction and
+    Δ against the reference) in the column order of ASE's Table 1.
 
     Args:
         tasks (Sequence[str]): Tasks to evaluate.
         protocol (str): ``'invpt'`` (default) | ``'astmt'`` | ``'atrc'``; see
             ``mmase.evaluation.metrics.task_metrics``.
-        stl_reference (dict, optional): Task -> single-task value of its main metric (``semseg``
-            mIoU, ``human_parts`` mIoU, ``sal`` maxF, ``normals`` mErr, ``edge`` odsF, ``depth``
-            rmse), in the units above and measured with the same protocol. Must hold every task of
-            ``tasks`` (more are allowed). When given, Δm is reported. Default: None.
+        main_metrics (dict, optional): Task -> name of its main metric, the one of Δm and of the
+            summary (a name this ``protocol`` computes for the task, e.g. ``sal='mIoU'``,
+            ``edge='loss'`` for ASE's ablations, lower is better). Tasks not given take the metric
+            ``stl_reference['metrics']`` names, else ``MAIN_METRICS`` (``semseg`` / ``human_parts``
+            mIoU, ``sal`` maxF, ``normals`` mErr, ``edge`` odsF, ``depth`` rmse). May hold tasks
+            outside ``tasks``. Default: None.
+        stl_reference (dict, optional): Task -> single-task value of its main metric, in the
+            units above and measured with the same protocol; optionally with the keys ``source``
+            (where the numbers come from, named in errors) and ``metrics`` (task -> the metric
+            each value is; it must agree with ``main_metrics``), as the files of
+            ``configs/_base_/stl_reference/`` write them. Must hold every task of ``tasks``
+            (more are allowed). When given, Δm is reported. Default: None.
         num_classes (dict, optional): Task -> number of classes for the segmentation tasks. Tasks
             not given here take ``len(dataset_meta['task_classes'][task])``. Default: None.
         edge_tolerance (float): Edge matching distance, fraction of the image diagonal (0.0075
@@ -106,6 +119,7 @@ class MultiTaskMetric(BaseMetric):
                  tasks: Sequence[str],
                  protocol: str = 'invpt',
                  stl_reference: Optional[Dict[str, float]] = None,
+                 main_metrics: Optional[Dict[str, str]] = None,
                  num_classes: Optional[Dict[str, int]] = None,
                  edge_tolerance: float = 0.0075,
                  edge_pos_weight: float = 0.95,
@@ -117,7 +131,8 @@ class MultiTaskMetric(BaseMetric):
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
         self.tasks = check_tasks(tasks, 'MultiTaskMetric.tasks')
         self.protocol = check_protocol(protocol, 'MultiTaskMetric.protocol')
-        self.stl_reference = self._check_stl_reference(stl_reference)
+        self.stl_reference, self.main_metrics = self._check_main_metrics(stl_reference,
+                                                                         main_metrics)
         self.num_classes = self._check_num_classes(num_classes)
         self.edge_tolerance = edge_tolerance
         self.edge_pos_weight = edge_pos_weight
@@ -133,26 +148,26 @@ class MultiTaskMetric(BaseMetric):
         self._pending: Deque[Future] = deque()
 
     # ----------------------------------------------------------------------------- configuration
-    def _check_stl_reference(
-            self, reference: Optional[Dict[str, float]]) -> Optional[Dict[str, float]]:
-        if reference is None:
-            return None
-        if not isinstance(reference, Mapping):
-            raise TypeError(f'MultiTaskMetric.stl_reference must be a dict task -> value, got '
-                            f'{type(reference).__name__}')
-        for task in reference:
-            get_task_spec(task, 'MultiTaskMetric.stl_reference')
-        for task in self.tasks:
-            if task not in reference:
-                raise ValueError(f'MultiTaskMetric.stl_reference has no value for task {task!r}: '
-                                 f'give stl_reference[{task!r}] = the single-task '
-                                 f'{main_metric_key(task)}, or stl_reference=None to skip Δm')
-            value = reference[task]
-            if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value) \
-                    or value == 0:
-                raise ValueError(f'MultiTaskMetric.stl_reference[{task!r}] must be a finite '
-                                 f'non-zero number, got {value!r}')
-        return {task: float(reference[task]) for task in self.tasks}
+    def _check_main_metrics(
+            self, reference: Optional[Dict[str, float]], main_metrics: Optional[Dict[str, str]]
+    ) -> Tuple[Optional[Dict[str, float]], Dict[str, str]]:
+        """Check ``stl_reference`` and ``main_metrics``; return the reference values (None: no
+        Δm) and each task's main metric."""
+        parsed = None
+        if reference is not None:
+            parsed = parse_stl_reference(reference, self.tasks, 'MultiTaskMetric.stl_reference')
+        chosen = resolve_main_metrics(
+            self.tasks, main_metrics, parsed.metrics if parsed else None,
+            field='MultiTaskMetric.main_metrics', defaults_field='MultiTaskMetric.stl_reference'
+            + (f' ({parsed.source})' if parsed and parsed.source else '') + '.metrics')
+        for task, metric in chosen.items():
+            computed = task_metric_names(task, self.protocol)
+            if metric not in computed:
+                raise ValueError(f'MultiTaskMetric.main_metrics[{task!r}]={metric!r}: protocol '
+                                 f'{self.protocol!r} does not compute {task}/{metric}; it '
+                                 f'computes {list(computed)}')
+            metric_lower_is_better(task, metric, 'MultiTaskMetric.main_metrics')
+        return (parsed.values if parsed else None), chosen
 
     def _check_num_classes(self, num_classes: Optional[Dict[str, int]]) -> Dict[str, int]:
         if num_classes is None:
@@ -329,17 +344,45 @@ class MultiTaskMetric(BaseMetric):
                     f'MultiTaskMetric: no sample counted for task {task!r} out of {len(results)} '
                     f'(samples without labelled pixels are skipped; for human_parts, samples '
                     f'without any part; for edge, samples not listed in edge_eval_ids)')
-            for name, value in self._meter(task).compute(records).items():
+            computed = self._meter(task).compute(records)
+            for name, value in computed.items():
                 metrics[f'{task}/{name}'] = float(value)
-            assert main_metric_key(task) in metrics, f'meter of {task} lacks {MAIN_METRICS[task]}'
+            if self.main_metrics[task] not in computed:
+                raise ValueError(f'MultiTaskMetric.main_metrics[{task!r}]='
+                                 f'{self.main_metrics[task]!r}: the {task} meter returned no such '
+                                 f'metric, only {sorted(computed)}')
+        deltas = None
         if self.stl_reference is not None:
-            deltas = per_task_delta_m({task: metrics[main_metric_key(task)] for task in self.tasks},
-                                      self.stl_reference)
+            deltas = per_task_delta_m(
+                {task: metrics[self.main_metric_key(task)] for task in self.tasks},
+                self.stl_reference,
+                {task: metric_lower_is_better(task, self.main_metrics[task])
+                 for task in self.tasks})
             metrics['multitask/delta_m'] = float(np.mean(list(deltas.values())))
             for task, delta in deltas.items():
                 metrics[f'multitask/delta_{task}'] = float(delta)
         self._log_table(metrics, results)
+        self._log_summary(metrics, deltas)
         return metrics
+
+    def main_metric_key(self, task: str) -> str:
+        """Metric-dict key of ``task``'s main metric (``main_metrics``), e.g. ``'sal/mIoU'``."""
+        return f'{task}/{self.main_metrics[task]}'
+
+    def _log_summary(self, metrics: Dict[str, float], deltas: Optional[Dict[str, float]]) -> None:
+        """Log the main metrics in ASE's Table 1 column order, with Δ and Δm when known."""
+        order = [t for t in TABLE_TASK_ORDER if t in self.tasks] + \
+            [t for t in self.tasks if t not in TABLE_TASK_ORDER]
+        arrows = {task: '↓' if metric_lower_is_better(task, self.main_metrics[task]) else '↑'
+                  for task in order}
+        table = PrettyTable(field_names=[''] + [f'{self.main_metric_key(t)} {arrows[t]}'
+                                               for t in order] + ['Δm (%)'])
+        table.add_row(['value'] + [f'{metrics[self.main_metric_key(t)]:.2f}' for t in order]
+                      + ['-' if deltas is None else f"{metrics['multitask/delta_m']:+.2f}"])
+        if deltas is not None:
+            table.add_row(['STL'] + [f'{self.stl_reference[t]:.2f}' for t in order] + ['0.00'])
+            table.add_row(['Δ (%)'] + [f'{deltas[t]:+.2f}' for t in order] + [''])
+        print_log(f'MultiTaskMetric main metrics:\n{table.get_string()}', logger='current')
 
     def _log_table(self, metrics: Dict[str, float], results: List[Dict[str, Any]]) -> None:
         table = PrettyTable(field_names=['metric', 'value', 'images'])

@@ -1,4 +1,5 @@
-"""Saliency maxF and mIoU under the three published protocols (``invpt``, ``atrc``, ``astmt``)."""
+"""Saliency maxF under the three published protocols (``invpt``, ``atrc``, ``astmt``) and the
+saliency mIoU of the ASTMT / MTLoRA meter (the one mIoU the multi-task papers report)."""
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -7,9 +8,10 @@ from .task_metrics import TaskMeter, check_protocol, safe_divide, sum_records
 
 #: Thresholds of the pooled protocols ('invpt', 'atrc'): 0.05, 0.10, ..., 0.95.
 POOLED_THRESHOLDS = np.round(np.arange(1, 20) * 0.05, 10)
-#: Thresholds of the per-image protocol ('astmt'): ``np.linspace(0.2, 0.9, 15)``.
+#: Thresholds of the per-image protocol ('astmt') and of the saliency mIoU:
+#: ``np.linspace(0.2, 0.9, 15)``.
 ASTMT_THRESHOLDS = np.linspace(0.2, 0.9, 15)
-#: Threshold of the saliency mIoU (foreground where the probability exceeds it).
+#: Threshold of the pooled two-class IoU ``mIoU_pooled`` (foreground where p exceeds it).
 IOU_THRESHOLD = 0.5
 
 
@@ -62,7 +64,7 @@ def f_measure(precision: np.ndarray, recall: np.ndarray, beta_squared: float) ->
 
 
 class SaliencyMeter(TaskMeter):
-    """Saliency maxF (in percent) under a named protocol, and the mIoU at 0.5.
+    """Saliency maxF (in percent) under a named protocol, and the ASTMT / MTLoRA mIoU.
 
     - ``'atrc'``: P and R from TP / predicted / actual positives pooled over the set at thresholds
       0.05..0.95 (pixel positive when p >= t), F with β² = 0.3, maxF = the best threshold's F.
@@ -74,13 +76,19 @@ class SaliencyMeter(TaskMeter):
     - ``'astmt'``: per image, at the 15 thresholds ``np.linspace(0.2, 0.9, 15)`` (positive when p >
       t), precision TP / (TP + FP) and recall TP / (TP + FN) (each 0 when its denominator is 0, like
       the ASTMT code's ``+1e-12``); both averaged over images; F = 2 P R / (P + R) (β² = 1); maxF =
-      the best threshold. Also ``mIoU_astmt``: the per-image foreground IoU (1 when prediction and
-      ground truth are both empty) averaged over images, best threshold — the "Saliency (mIoU)" of
-      the ASTMT tables.
+      the best threshold.
 
-    Every protocol also reports ``mIoU``: foreground where p > 0.5, IoU of foreground and of
-    background from counts pooled over the set, averaged over the two classes. Pixels labelled
-    ``ignore_index`` are left out everywhere.
+    Every protocol reports the same ``mIoU``, the saliency mIoU of the ASTMT meter
+    (``fblib/evaluation/eval_sal.py``) as MTLoRA (``evaluation/eval_sal_no_beta.py``), M3ViT and
+    ASE use it: per image, at each of the 15 thresholds ``np.linspace(0.2, 0.9, 15)``
+    (foreground where p > t), the Jaccard index of predicted and ground-truth foreground (1 when
+    both are empty); averaged over images per threshold; the best threshold's mean. It is not a
+    two-class mean: the background does not count. Also ``mIoU_pooled``: foreground where
+    p > 0.5, IoU of foreground and of background from counts pooled over the set, averaged over
+    the two classes (mmase's earlier ``mIoU``). Pixels labelled ``ignore_index`` are left out
+    everywhere (ASTMT's ``void_pixels``; MTLoRA passes none, which is the same on PASCAL's
+    saliency labels: they hold no ignore value), and an image without a labelled pixel does not
+    count.
 
     Args:
         protocol (str): ``'invpt'`` | ``'atrc'`` | ``'astmt'``. Default: ``'invpt'``.
@@ -116,12 +124,16 @@ class SaliencyMeter(TaskMeter):
         scores = pred[valid]
         positive = gt[valid] == 1
         fg = scores > IOU_THRESHOLD
-        record = dict(iou_counts=np.array([
+        predicted, tp = counts_at_thresholds(scores, positive, ASTMT_THRESHOLDS, strict=True)
+        actual = positive.sum()
+        union = predicted + actual - tp
+        record = dict(jaccard=np.where(union == 0, 1.0, safe_divide(tp, union)))
+        record['iou_counts'] = np.array([
             (fg & positive).sum(),  # true foreground
             (fg & ~positive).sum(),  # false foreground
             (~fg & positive).sum(),  # false background
             (~fg & ~positive).sum(),  # true background
-        ], dtype=np.int64))
+        ], dtype=np.int64)
         if self.protocol in ('atrc', 'invpt'):
             record['positives'] = np.int64(positive.sum())
             record['atrc_predicted'], record['atrc_tp'] = counts_at_thresholds(
@@ -131,12 +143,8 @@ class SaliencyMeter(TaskMeter):
             record['invpt_predicted'], record['invpt_tp'] = counts_at_thresholds(
                 squashed, positive, POOLED_THRESHOLDS, strict=False)
         if self.protocol == 'astmt':
-            predicted, tp = counts_at_thresholds(scores, positive, ASTMT_THRESHOLDS, strict=True)
-            actual = positive.sum()
-            union = predicted + actual - tp
             record['astmt_precision'] = safe_divide(tp, predicted)
             record['astmt_recall'] = safe_divide(tp, np.full_like(tp, actual))
-            record['astmt_jaccard'] = np.where(union == 0, 1.0, safe_divide(tp, union))
         return record
 
     def _pooled_max_f(self, totals: Mapping[str, np.ndarray], name: str) -> float:
@@ -145,7 +153,7 @@ class SaliencyMeter(TaskMeter):
         return float(f_measure(precision, recall, self.beta_squared).max() * 100.0)
 
     def compute(self, records: Sequence[Mapping[str, np.ndarray]]) -> Dict[str, float]:
-        """Return ``maxF``, ``mIoU`` (percent), and ``maxF_atrc`` ('invpt') or ``mIoU_astmt``."""
+        """Return ``maxF``, ``mIoU``, ``mIoU_pooled`` (percent), and ``maxF_atrc`` ('invpt')."""
         if not records:
             raise ValueError('no image with labelled saliency pixels was evaluated')
         totals = sum_records(records)
@@ -159,10 +167,9 @@ class SaliencyMeter(TaskMeter):
         elif self.protocol == 'atrc':
             metrics['maxF'] = self._pooled_max_f(totals, 'atrc')
         else:
-            count = len(records)
-            precision = totals['astmt_precision'] / count
-            recall = totals['astmt_recall'] / count
+            precision = totals['astmt_precision'] / len(records)
+            recall = totals['astmt_recall'] / len(records)
             metrics['maxF'] = float(f_measure(precision, recall, 1.0).max() * 100.0)
-            metrics['mIoU_astmt'] = float((totals['astmt_jaccard'] / count).max() * 100.0)
-        metrics['mIoU'] = float((iou_fg + iou_bg) / 2 * 100.0)
+        metrics['mIoU'] = float((totals['jaccard'] / len(records)).max() * 100.0)
+        metrics['mIoU_pooled'] = float((iou_fg + iou_bg) / 2 * 100.0)
         return metrics

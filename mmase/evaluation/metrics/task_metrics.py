@@ -15,10 +15,12 @@ Evaluation protocols (DESIGN.md, "Evaluation protocols"):
 - ``'astmt'``: ASTMT / MTI-Net meters. Saliency precision and recall per image at 15 thresholds in
   [0.2, 0.9], averaged over images, β² = 1; normals also median, RMSE and % within 11.25/22.5/30°.
 
-Segmentation, edge and depth metrics are the same in every protocol.
+Segmentation, edge and depth metrics, and the saliency ``mIoU`` (the ASTMT / MTLoRA meter), are
+the same in every protocol. :func:`task_metric_names` lists what each task reports under each
+protocol, so a config's choice of main metric can be checked before anything runs.
 """
 from abc import ABCMeta, abstractmethod
-from typing import Dict, Iterable, Mapping, Optional, Sequence
+from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -34,6 +36,35 @@ def check_protocol(protocol: str, field: str = 'protocol') -> str:
         raise ValueError(f'{field}={protocol!r} is not a known evaluation protocol; choose from '
                          f'{PROTOCOLS}')
     return protocol
+
+
+def task_metric_names(task: str, protocol: str) -> Tuple[str, ...]:
+    """Names of the metrics the meter of ``task`` returns under ``protocol`` (the suffixes of
+    ``MultiTaskMetric``'s ``<task>/<name>`` keys).
+
+    Args:
+        task (str): Task name (a key of ``mmase.tasks.TASK_SPECS``).
+        protocol (str): ``'invpt'`` | ``'astmt'`` | ``'atrc'``.
+
+    Returns:
+        tuple[str, ...]: Metric names, e.g. ``('maxF', 'maxF_atrc', 'mIoU', 'mIoU_pooled')`` for
+        ``sal`` under ``'invpt'``.
+    """
+    check_protocol(protocol)
+    spec = get_task_spec(task)
+    if spec.kind == 'segmentation':
+        return ('mIoU', )
+    if task == 'sal':
+        return ('maxF', ) + (('maxF_atrc', ) if protocol == 'invpt' else ()) + ('mIoU',
+                                                                                'mIoU_pooled')
+    if task == 'edge':
+        return ('odsF', 'loss')
+    if spec.kind == 'normals':
+        extra = ('median', 'rmse', 'within11.25', 'within22.5', 'within30')
+        return ('mErr', ) + (extra if protocol == 'astmt' else ())
+    if spec.kind == 'depth':
+        return ('rmse', 'abs_rel', 'delta1')
+    raise ValueError(f'no meter is defined for task {task!r} (kind {spec.kind!r})')
 
 
 def sum_records(records: Iterable[Mapping[str, np.ndarray]],
@@ -67,8 +98,8 @@ class TaskMeter(metaclass=ABCMeta):
     """Accumulable meter of one dense task: :meth:`process` per sample, :meth:`compute` over the
     set.
 
-    The output of :meth:`compute` holds the task's main metric under the name
-    ``mmase.evaluation.MAIN_METRICS[task]`` (the one Δm uses).
+    The output of :meth:`compute` holds the metrics :func:`task_metric_names` lists for the
+    task and protocol (among them the default main metric ``mmase.evaluation.MAIN_METRICS[task]``).
     """
 
     @abstractmethod

@@ -78,7 +78,8 @@ EXPECTED = {
     'human_parts/mIoU': (1 + 1 / 2 + 1 / 2) / 3 * 100,
     'sal/maxF': 1.3 * (2 / 3) ** 2 / (0.3 * 2 / 3 + 2 / 3) * 100,  # invpt, t = 0.60
     'sal/maxF_atrc': 1.3 * (1 / 3) / (0.3 + 1 / 3) * 100,  # P = 1, R = 1/3
-    'sal/mIoU': (2 / 4 + 4 / 6) / 2 * 100,
+    'sal/mIoU': (1 + 1 / 3) / 2 * 100,  # ASTMT / MTLoRA meter (test_saliency_meter)
+    'sal/mIoU_pooled': (2 / 4 + 4 / 6) / 2 * 100,
     'normals/mErr': 45.0,
     'edge/odsF': 200 / 3,  # one-to-one matching: test_edge_meter.test_partial_match_by_hand
     'depth/rmse': np.sqrt(1.25 / 3),
@@ -141,7 +142,7 @@ def test_samples_as_data_elements_and_the_astmt_protocol(edge_ids):
     metric.process({}, fake_samples())  # SegDataSample objects work too
     metrics = metric.evaluate(2)
     assert set(metrics) == {
-        'sal/maxF', 'sal/mIoU', 'sal/mIoU_astmt', 'normals/mErr', 'normals/median', 'normals/rmse',
+        'sal/maxF', 'sal/mIoU', 'sal/mIoU_pooled', 'normals/mErr', 'normals/median', 'normals/rmse',
         'normals/within11.25', 'normals/within22.5', 'normals/within30', 'edge/odsF', 'edge/loss'}
     assert metrics['normals/rmse'] == pytest.approx(np.sqrt((45**2 + 90**2) / 3))
     assert metrics['normals/within11.25'] == pytest.approx(100 / 3)
@@ -262,3 +263,77 @@ def test_worker_errors_name_the_sample_and_stop_the_pool(edge_ids):
     for value in (-1, 1.5, True):
         with pytest.raises(ValueError, match='num_workers must be an int >= 0'):
             MultiTaskMetric(tasks=('sal', ), num_workers=value)
+
+
+def test_main_metrics_choose_the_delta_m_metric_and_its_direction(edge_ids, capsys):
+    MMLogger.get_instance('mmase_test_main_metrics')
+    # ASE's ablation choice: saliency mIoU, edge balanced BCE (lower is better)
+    stl = dict(STL, sal=50.0, edge=0.5 * EXPECTED['edge/loss'])
+    metric = build(edge_ids, stl_reference=stl, main_metrics=dict(sal='mIoU', edge='loss'))
+    assert metric.main_metrics == dict(semseg='mIoU', human_parts='mIoU', sal='mIoU',
+                                       normals='mErr', edge='loss', depth='rmse')
+    metric.process({}, [s.to_dict() for s in fake_samples()])
+    metrics = metric.evaluate(2)
+    assert metrics['multitask/delta_sal'] == pytest.approx((EXPECTED['sal/mIoU'] - 50) / 50 * 100)
+    # twice the reference's loss: -100 %
+    assert metrics['multitask/delta_edge'] == pytest.approx(-100.0)
+    log = capsys.readouterr().out
+    # the summary in ASE's Table 1 order, with directions
+    summary = log[log.index('MultiTaskMetric main metrics'):]
+    assert summary.index('semseg/mIoU ↑') < summary.index('normals/mErr ↓') \
+        < summary.index('human_parts/mIoU ↑') < summary.index('sal/mIoU ↑') \
+        < summary.index('edge/loss ↓') < summary.index('depth/rmse ↓')
+    assert f"{metrics['multitask/delta_m']:+.2f}" in summary and '-100.00' in summary
+
+
+def test_a_reference_with_metrics_sets_the_main_metrics(edge_ids):
+    reference = dict(source='my table', metrics=dict(sal='mIoU', edge='loss'), sal=50.0, edge=0.5)
+    metric = build(edge_ids, tasks=('sal', 'edge'), stl_reference=reference)
+    assert metric.main_metrics == dict(sal='mIoU', edge='loss')
+    assert metric.stl_reference == dict(sal=50.0, edge=0.5)
+    with pytest.raises(ValueError, match=r"main_metrics\['edge'\]='odsF' but MultiTaskMetric."
+                       r"stl_reference \(my table\).metrics\['edge'\]='loss'"):
+        build(edge_ids, tasks=('sal', 'edge'), stl_reference=reference,
+              main_metrics=dict(edge='odsF'))
+    with pytest.raises(ValueError, match=r"stl_reference \(my table\) has no value for task "
+                       r"'semseg'"):
+        build(edge_ids, tasks=('sal', 'semseg'), stl_reference=reference)
+
+
+def test_main_metric_the_protocol_does_not_compute():
+    with pytest.raises(ValueError, match=r"main_metrics\['sal'\]='maxF_atrc': protocol 'astmt' "
+                       r"does not compute sal/maxF_atrc; it computes \['maxF', 'mIoU', "
+                       r"'mIoU_pooled'\]"):
+        MultiTaskMetric(tasks=('sal', ), protocol='astmt', main_metrics=dict(sal='maxF_atrc'))
+    with pytest.raises(ValueError, match=r"main_metrics\['normals'\]='median': protocol 'invpt'"):
+        MultiTaskMetric(tasks=('normals', ), main_metrics=dict(normals='median'))
+    with pytest.raises(ValueError, match="main_metrics: unknown task 'albedo'"):
+        MultiTaskMetric(tasks=('sal', ), main_metrics=dict(albedo='mIoU'))
+    # a task outside `tasks` is allowed (reference files name all five)
+    assert MultiTaskMetric(tasks=('sal', ), main_metrics=dict(sal='mIoU', edge='loss')
+                           ).main_metrics == dict(sal='mIoU')
+
+
+@pytest.mark.parametrize('protocol', ['invpt', 'atrc', 'astmt'])
+def test_task_metric_names_list_what_the_meters_return(edge_ids, protocol):
+    from mmase.evaluation.metrics import task_metric_names
+    metric = build(edge_ids, protocol=protocol)
+    metric.process({}, fake_samples())
+    metrics = metric.evaluate(2)
+    for task in TASKS:
+        returned = [key.split('/', 1)[1] for key in metrics if key.startswith(f'{task}/')]
+        assert sorted(returned) == sorted(task_metric_names(task, protocol)), task
+
+
+def test_the_shipped_ase_reference_is_usable_as_stl_reference():
+    import os.path as osp
+
+    from mmengine.config import Config
+    root = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    cfg = Config.fromfile(osp.join(root, 'configs/_base_/stl_reference/pascal_mt_resnet18_ase.py'))
+    tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
+    metric = METRICS.build(dict(type='MultiTaskMetric', tasks=tasks, protocol='astmt',
+                                stl_reference=cfg.stl_reference))
+    assert metric.main_metrics == dict(semseg='mIoU', human_parts='mIoU', sal='mIoU',
+                                       normals='mErr', edge='odsF')
+    assert metric.stl_reference['sal'] == 63.2

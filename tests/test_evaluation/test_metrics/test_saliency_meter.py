@@ -1,4 +1,5 @@
-"""SaliencyMeter: the three protocols, the InvPT second-sigmoid quirk, and the mIoU at 0.5."""
+"""SaliencyMeter: the three protocols, the InvPT second-sigmoid quirk, the ASTMT / MTLoRA mIoU and
+the pooled two-class IoU at 0.5."""
 import numpy as np
 import pytest
 
@@ -61,9 +62,11 @@ def test_pooled_protocols_over_two_images_by_hand():
     invpt = run('invpt', [(PRED_A, GT_A), (PRED_B, GT_B)])
     assert invpt['maxF'] == pytest.approx(f_beta(2 / 3, 2 / 3) * 100)
     assert invpt['maxF_atrc'] == pytest.approx(atrc['maxF'])
-    # mIoU at 0.5 (p > 0.5), pooled: TP 2, FP 1, FN 1, TN 4 -> (2/4 + 4/6) / 2
-    assert invpt['mIoU'] == pytest.approx((2 / 4 + 4 / 6) / 2 * 100)
-    assert atrc['mIoU'] == invpt['mIoU']
+    # pooled two-class IoU at 0.5 (p > 0.5): TP 2, FP 1, FN 1, TN 4 -> (2/4 + 4/6) / 2
+    assert invpt['mIoU_pooled'] == pytest.approx((2 / 4 + 4 / 6) / 2 * 100)
+    assert atrc['mIoU_pooled'] == invpt['mIoU_pooled']
+    # the saliency mIoU is the ASTMT meter's in every protocol (see the astmt test below)
+    assert invpt['mIoU'] == atrc['mIoU'] == pytest.approx((1 + 1 / 3) / 2 * 100)
 
 
 def test_astmt_per_image_average_by_hand():
@@ -75,8 +78,9 @@ def test_astmt_per_image_average_by_hand():
     astmt = run('astmt', [(PRED_A, GT_A), (PRED_B, GT_B)])
     assert astmt['maxF'] == pytest.approx(75.0)
     # per-image foreground IoU: A 1/2 then 1 then 0; B 1/3 then 0 -> best mean (1 + 1/3) / 2
-    assert astmt['mIoU_astmt'] == pytest.approx((1 + 1 / 3) / 2 * 100)
-    assert 'maxF_atrc' not in astmt
+    assert astmt['mIoU'] == pytest.approx((1 + 1 / 3) / 2 * 100)
+    assert 'maxF_atrc' not in astmt and 'mIoU_astmt' not in astmt
+    assert astmt['mIoU_pooled'] == pytest.approx((2 / 4 + 4 / 6) / 2 * 100)
 
 
 def test_astmt_empty_image_conventions():
@@ -85,7 +89,7 @@ def test_astmt_empty_image_conventions():
     # nothing predicted, nothing to find: P = R = 0 (as ASTMT's +1e-12), IoU = 1
     np.testing.assert_array_equal(record['astmt_precision'], 0)
     np.testing.assert_array_equal(record['astmt_recall'], 0)
-    np.testing.assert_array_equal(record['astmt_jaccard'], 1)
+    np.testing.assert_array_equal(record['jaccard'], 1)
 
 
 def test_ignored_pixels_do_not_count():
@@ -107,3 +111,33 @@ def test_errors():
         SaliencyMeter('mti')
     with pytest.raises(ValueError, match='no image'):
         meter.compute([])
+
+
+def mtlora_style_miou(pairs):
+    """The saliency mIoU as MTLoRA's ``evaluation/eval_sal_no_beta.py`` computes it, written
+    out loop by loop: per image and threshold t in linspace(0.2, 0.9, 15), predicted = p > t,
+    Jaccard = |gt & pred| / |gt | pred| (1 when both are empty); mean over images, max over t."""
+    thresholds = np.linspace(0.2, 0.9, 15)
+    jaccards = np.zeros((len(pairs), len(thresholds)))
+    for i, (pred, gt) in enumerate(pairs):
+        for j, t in enumerate(thresholds):
+            mask, fg = pred > t, gt.astype(bool)
+            union = np.logical_or(mask, fg).sum()
+            jaccards[i, j] = 1.0 if union == 0 else np.logical_and(mask, fg).sum() / union
+    return jaccards.mean(0).max() * 100
+
+
+@pytest.mark.parametrize('protocol', ['invpt', 'atrc', 'astmt'])
+def test_miou_matches_the_mtlora_meter_on_random_images(protocol):
+    rng = np.random.default_rng(0)
+    pairs = []
+    for k in range(6):
+        gt = (rng.random((9, 7)) < 0.3 + 0.1 * k).astype(np.int64)
+        pred = np.clip(gt * 0.35 + rng.random((9, 7)) * 0.65, 0, 1)
+        pairs.append((pred, gt))
+    # an empty image predicted empty counts 1 at every threshold; one predicted full counts 0
+    pairs.append((np.full((4, 4), 0.1), np.zeros((4, 4), np.int64)))
+    pairs.append((np.full((4, 4), 0.95), np.zeros((4, 4), np.int64)))
+    expected = mtlora_style_miou(pairs)
+    assert 30 < expected < 95  # not a degenerate case
+    assert run(protocol, pairs)['mIoU'] == pytest.approx(expected, abs=1e-9)
