@@ -33,7 +33,24 @@ CONFIG_FAULTS = {  # --cfg-options -> (exception type, regex of the message)
         ('ValueError', r"model\.decode_heads has no entry for tasks \['depth'\]"),
     'val_evaluator.tasks=[semseg,human_parts,sal,normals,edge,depth]':
         ('ValueError', r"MultiTaskMetric\.stl_reference has no value for task 'depth'"),
+    # refused before the Runner is built (nothing is trained): typos, a negative loss weight
+    'load_form=/tmp/iter_4.pth':
+        ('ValueError', r"--cfg-options load_form: unknown top-level config key 'load_form' "
+                       r"\(did you mean 'load_from'\?\)"),
+    'default_hooks.checkpoint.intervl=2':
+        ('ValueError', r"default_hooks\.checkpoint\.intervl: unknown key 'intervl' for "
+                       r"SafeCheckpointHook \(did you mean 'interval'\?\)"),
+    'val_evaluator.protocl=astmt':
+        ('ValueError', r"val_evaluator\.protocl: unknown key 'protocl' for MultiTaskMetric "
+                       r"\(did you mean 'protocol'\?\)"),
+    'model.decode_heads.edge.loss_decode.loss_weight=-1':
+        ('ValueError', r'model\.decode_heads\.edge\.loss_decode\.loss_weight must be finite and '
+                       r'>= 0, got -1'),
 }
+#: CONFIG_FAULTS refused before the Runner made the work dir.
+STARTUP_FAULTS = ('load_form=/tmp/iter_4.pth', 'default_hooks.checkpoint.intervl=2',
+                  'val_evaluator.protocl=astmt',
+                  'model.decode_heads.edge.loss_decode.loss_weight=-1')
 
 
 class _Evil:
@@ -76,8 +93,15 @@ def results(broken_data):
             f'train_dataloader.dataset.data_root={root}',
             f'train_dataloader.dataset.ann_file={split}'])
     for option in CONFIG_FAULTS:
-        cases[option] = ('tools/train.py', [TOY_CONFIG, '--work-dir', str(tmp / 'work' / 'cfg'),
+        work_dir = tmp / 'work' / (f'startup{STARTUP_FAULTS.index(option)}'
+                                   if option in STARTUP_FAULTS else 'cfg')
+        cases[option] = ('tools/train.py', [TOY_CONFIG, '--work-dir', str(work_dir),
                                             '--cfg-options'] + TINY + [option])
+    # a checkpoint folder that cannot be created (under a file): refused before training
+    (tmp / 'plain_file').write_text('')
+    cases['out_dir_under_file'] = ('tools/train.py', [
+        TOY_CONFIG, '--work-dir', str(tmp / 'work' / 'out_dir'), '--cfg-options'] + TINY + [
+        f'default_hooks.checkpoint.out_dir={tmp / "plain_file" / "ckpt"}'])
     # crafted checkpoints: refused before anything is built
     marker = tmp / 'pwned'
     evil = tmp / 'evil.pth'
@@ -120,6 +144,22 @@ def test_bad_config_is_refused_at_build(results, option):
     error_type, pattern = CONFIG_FAULTS[option]
     assert outcome[option] is not None and outcome[option][0] == error_type, outcome[option]
     assert re.search(pattern, outcome[option][1]), outcome[option]
+
+
+def test_typos_and_bad_weights_are_refused_before_the_run_starts(results):
+    outcome, _, work = results
+    for index, option in enumerate(STARTUP_FAULTS):
+        assert outcome[option] is not None, option
+        assert not (work / f'startup{index}').exists(), option  # no Runner, no training
+
+
+def test_unwritable_checkpoint_dir_is_refused_before_training(results):
+    outcome, _, work = results
+    error_type, message = outcome['out_dir_under_file']
+    assert error_type == 'NotADirectoryError', outcome['out_dir_under_file']
+    assert re.search(r'default_hooks\.checkpoint\.out_dir \S+/plain_file/ckpt: \S+/plain_file '
+                     r'is a file, not a folder', message), message
+    assert not (work / 'out_dir').exists()  # before the Runner: nothing trained
 
 
 def test_crafted_checkpoint_is_refused_and_nothing_runs(results):

@@ -10,8 +10,8 @@ import os.path as osp
 import pickle
 
 import pytest
-from tool_helpers import (TINY, TOY_CONFIG, free_port, run, tool_env, toy_ids, work_dir_files,
-                          write_split)
+from tool_helpers import (ROOT, TINY, TOY_CONFIG, free_port, run, tool_env, toy_ids,
+                          work_dir_files, write_split)
 
 # Measured |2 processes - 1 process| after 4 iterations in this file's setting (torch 2.14, CPU):
 # semseg mIoU 0.07, human_parts mIoU 0.08 (0.90 with an earlier version of the model), sal maxF
@@ -77,8 +77,12 @@ builtins.open, os.replace, os.rename = _audited_open, _audited_replace, _audited
 
 @atexit.register
 def _save():
+    import torch.distributed as dist
     with _open(_LOG, 'w') as f:
         json.dump(sorted(_written), f)
+    # whether the tool left its process group for the interpreter's exit to tear down
+    with _open(_LOG.replace('writes_', 'teardown_'), 'w') as f:
+        json.dump(dict(initialized_at_exit=dist.is_available() and dist.is_initialized()), f)
 '''
 
 
@@ -168,15 +172,33 @@ def test_only_rank_zero_writes_checkpoints_and_logs(runs):
     assert not osp.exists(runs['collect'])
 
 
+def test_every_rank_tears_its_process_group_down(runs):
+    """The tools destroy the process group themselves: left to the interpreter's exit, a gloo
+    rank once aborted after its results were saved (exit -6)."""
+    for rank in (0, 1):
+        with open(osp.join(runs['tmp'], f'teardown_double_rank{rank}.json')) as f:
+            assert json.load(f) == dict(initialized_at_exit=False), rank
+
+
 def test_dist_test_evaluates_every_sample_once(runs, tmp_path):
     # The single-process run evaluated its own iter_4.pth on the 5 images during training;
     # two processes must give the same numbers (each image counted once: the sampler pads the
     # 5 images to 6, mmengine's result collection drops the padding).
+    # No collect_dir for the test metrics this time: the tool puts it under the work dir
+    # (mmengine's default, ./.dist_test/<random>, leaves an empty .dist_test in the cwd).
     checkpoint = osp.join(runs['single'], 'iter_4.pth')
     out_pkl = str(tmp_path / 'preds.pkl')
-    run(['bash', 'tools/dist_test.sh', runs['config'], checkpoint, '2', '--work-dir',
-         str(tmp_path), '--out', out_pkl, '--cfg-options'] + runs['options'],
-        env=tool_env(PORT=free_port(), PYTHONPATH=runs['tmp'], WRITE_AUDIT_TAG='test'))
+    cwd = tmp_path / 'cwd'
+    cwd.mkdir()
+    options = [o for o in runs['options'] if not o.startswith('test_evaluator.collect_dir=')]
+    run(['bash', osp.join(ROOT, 'tools', 'dist_test.sh'), runs['config'], checkpoint, '2',
+         '--work-dir', str(tmp_path), '--out', out_pkl, '--cfg-options'] + options,
+        env=tool_env(PORT=free_port(), PYTHONPATH=runs['tmp'], WRITE_AUDIT_TAG='test'), cwd=cwd)
+    assert os.listdir(cwd) == []
+    assert not osp.exists(tmp_path / '.dist_test')
+    for rank in (0, 1):
+        with open(osp.join(runs['tmp'], f'teardown_test_rank{rank}.json')) as f:
+            assert json.load(f) == dict(initialized_at_exit=False), rank
     val = json.load(open(osp.join(runs['single'], 'metrics_val_iter_4.json')))
     test = json.load(open(tmp_path / 'metrics_test.json'))
     assert test.keys() == val.keys()
@@ -187,7 +209,7 @@ def test_dist_test_evaluates_every_sample_once(runs, tmp_path):
     ids = [osp.splitext(osp.basename(p['img_path']))[0] for p in predictions]
     assert ids == runs['val_ids']  # 5 predictions, in dataset order, none twice
     # rank 1: its share of the metric's and of DumpResults' results, nothing else
-    assert writes(runs['tmp'], 'test', 1) == [osp.join(runs['collect'], 'part_1.pkl')]
+    assert writes(runs['tmp'], 'test', 1) == [str(tmp_path / '.dist_test' / 'part_1.pkl')]
     assert 'metrics_test.json' in under(writes(runs['tmp'], 'test', 0), str(tmp_path))
 
 

@@ -50,6 +50,25 @@ def _replace_or_die(src, dst, *args, **kwargs):
 os.replace = _replace_or_die
 '''
 
+# Imported by run D: the process SIGKILLs itself when the validation of iteration
+# $KILL_IN_VAL_AT starts (its checkpoint is saved; its metrics are not).
+KILL_IN_VAL = '''
+import os, signal
+from mmengine.runner import ValLoop
+_run = ValLoop.run
+
+def _run_or_die(self):
+    if self.runner.iter == int(os.environ['KILL_IN_VAL_AT']):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _run(self)
+
+ValLoop.run = _run_or_die
+'''
+KILLED_IN_VAL_CONFIG = '''
+_base_ = ['./resume.py']
+custom_imports = dict(imports=['mmase', 'kill_in_val'], allow_failed_imports=False)
+'''
+
 
 def load(path):
     return torch.load(path, map_location='cpu')  # weights_only=True (mmase.compat allow-list)
@@ -81,7 +100,35 @@ def runs(tmp_path_factory):
     resumed = run(['tools/train.py', str(tmp / 'resume.py'), '--work-dir', b, '--resume',
                    '--cfg-options'] + options)
     return dict(a=a, b=b, killed=killed, b_after_kill=b_after_kill, iter_2=iter_2,
-                last_after_kill=last_after_kill, resumed_log=resumed.stdout + resumed.stderr)
+                last_after_kill=last_after_kill, resumed_log=resumed.stdout + resumed.stderr,
+                tmp=tmp, options=options)
+
+
+def test_kill_during_the_last_validation_then_resume_writes_its_metrics(runs):
+    """D: run A's settings, SIGKILLed when the validation of iteration 4 (the last) starts,
+    after iter_4.pth was saved. E: D resumed. E must run that validation (mmengine resumes at
+    iteration 4 = max_iters and ends at once) and write A's metrics."""
+    tmp, options = runs['tmp'], runs['options']
+    (tmp / 'killed_in_val.py').write_text(KILLED_IN_VAL_CONFIG)
+    (tmp / 'kill_in_val.py').write_text(KILL_IN_VAL)
+    d = str(tmp / 'd')
+    killed = run(['tools/train.py', str(tmp / 'killed_in_val.py'), '--work-dir', d,
+                  '--cfg-options'] + options, env=tool_env(PYTHONPATH=tmp, KILL_IN_VAL_AT=4),
+                 check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    names = os.listdir(d)
+    assert 'iter_4.pth' in names and 'metrics_val_iter_2.json' in names
+    assert 'metrics_val_iter_4.json' not in names
+    resumed = run(['tools/train.py', str(tmp / 'resume.py'), '--work-dir', d, '--resume',
+                   '--cfg-options'] + options)
+    assert 'metrics_val_iter_4.json is missing: running the validation' in (resumed.stdout
+                                                                           + resumed.stderr)
+    metrics_a = json.load(open(osp.join(runs['a'], 'metrics_val_iter_4.json')))
+    metrics_e = json.load(open(osp.join(d, 'metrics_val_iter_4.json')))
+    assert metrics_e == metrics_a
+    again = run(['tools/train.py', str(tmp / 'resume.py'), '--work-dir', d, '--resume',
+                 '--cfg-options'] + options)  # nothing pending: no second validation
+    assert 'is missing: running the validation' not in again.stdout + again.stderr
 
 
 def test_kill_while_saving_keeps_the_previous_checkpoint(runs):

@@ -36,11 +36,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run(args, env=None, check=True, timeout=600):
-    """Run ``args`` (a python script with its arguments, or ``bash tools/x.sh ...``) in the repo
-    root; return the CompletedProcess (asserting a zero exit status when ``check``)."""
+def run(args, env=None, check=True, timeout=600, cwd=ROOT):
+    """Run ``args`` (a python script with its arguments, or ``bash tools/x.sh ...``) in ``cwd``
+    (the repo root); return the CompletedProcess (asserting a zero exit status when ``check``)."""
     cmd = args if args[0] == 'bash' else [sys.executable] + list(args)
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
                           env=env or tool_env(), timeout=timeout)
     if check:
         assert proc.returncode == 0, (f'{cmd} exited with {proc.returncode}\n'
@@ -62,7 +62,7 @@ _DRIVER = textwrap.dedent('''
 ''')
 
 
-def run_many(cases, timeout=600):
+def run_many(cases, timeout=600, env=None):
     """Run several ``(script, argv)`` tool invocations one after the other in ONE fresh Python
     process (mmase is imported once; each is run as ``__main__`` with its own ``sys.argv``).
 
@@ -70,7 +70,7 @@ def run_many(cases, timeout=600):
     finished or ``(exception type name, message)`` of what stopped it.
     """
     proc = subprocess.run([sys.executable, '-c', _DRIVER, json.dumps(cases)], cwd=ROOT,
-                          capture_output=True, text=True, env=tool_env(), timeout=timeout)
+                          capture_output=True, text=True, env=env or tool_env(), timeout=timeout)
     assert '@@RESULTS@@' in proc.stdout, proc.stdout[-3000:] + proc.stderr[-5000:]
     return [tuple(r) if r else None for r in json.loads(proc.stdout.split('@@RESULTS@@')[-1])]
 
