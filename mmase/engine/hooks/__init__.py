@@ -1,9 +1,10 @@
 from .check_finite_loss_hook import CheckFiniteLossHook
+from .expert_activation_hook import ExpertActivationHook
 from .logger_hook import MainProcessLoggerHook
 from .per_iter_seed_hook import PerIterSeedHook
 from .progress_bar_hook import ProgressBarHook
 from .safe_checkpoint_hook import SafeCheckpointHook
 from .save_metrics_hook import SaveMetricsHook
 
-__all__ = ['CheckFiniteLossHook', 'MainProcessLoggerHook', 'PerIterSeedHook', 'ProgressBarHook',
-           'SafeCheckpointHook', 'SaveMetricsHook']
+__all__ = ['CheckFiniteLossHook', 'ExpertActivationHook', 'MainProcessLoggerHook',
+           'PerIterSeedHook', 'ProgressBarHook', 'SafeCheckpointHook', 'SaveMetricsHook']
