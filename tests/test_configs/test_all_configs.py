@@ -167,7 +167,8 @@ def shrink_config(cfg: Config, work_dir: str) -> Config:
     - data: the toy dataset of the config's family (``TOY_ROOTS``), every crop / resize / pad
       size 64x64, batch 2, no workers; training samples drawn from 4 images, validation on the 2
       images of ``VAL_INDICES``.
-    - schedule: 1 iteration, validation and checkpoint after it; logs every iteration.
+    - schedule: 1 iteration (epoch-based schedules too, at a constant LR), validation and
+      checkpoint after it; logs every iteration.
     - evaluator: ``edge_eval_ids`` dropped (an id list of the real dataset).
     """
     model = cfg.model
@@ -214,6 +215,13 @@ def shrink_config(cfg: Config, work_dir: str) -> Config:
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=1, val_interval=1)
     cfg.default_hooks.logger.interval = 1
     cfg.default_hooks.checkpoint.interval = 1
+    # an epoch-based schedule (the ASE protocol's 40 epochs) runs on the same iteration clock
+    cfg.default_hooks.checkpoint.by_epoch = False
+    cfg.default_hooks.logger.log_metric_by_epoch = False
+    cfg.log_processor = dict(by_epoch=False)
+    if any(s.get('by_epoch', True) for s in cfg.get('param_scheduler', None) or []):
+        cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False, begin=0,
+                                    end=1)]
     for key in ('val_evaluator', 'test_evaluator'):
         evaluator = cfg.get(key)
         if isinstance(evaluator, dict):

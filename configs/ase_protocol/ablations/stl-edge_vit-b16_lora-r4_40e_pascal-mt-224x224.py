@@ -1,0 +1,24 @@
+# Single-task ViT for the ablations' Δm reference: 'edge' alone on the same frozen ViT-B/16 with
+# plain LoRA r=4 on qkv/proj (the MTL-ViT's backbone), its head, loss weight and schedule. Its
+# metric goes into configs/_base_/stl_reference/pascal_mt_vit-b16_ase-ablation.py.
+# ASE protocol of the ablations (Sec. 4): 224x224, 40 epochs, ViT-B/16.
+_base_ = [
+    '../../_base_/models/ase_vit-b_pascal_mt_224.py',
+    '../../_base_/datasets/pascal_context_mt_224x224.py',
+    '../../_base_/stl_reference/pascal_mt_vit-b16_ase-ablation.py',
+    '../../_base_/default_runtime_epoch.py',
+    '../../_base_/schedules/schedule_40e.py',
+]
+tasks = ('edge', )
+model = dict(
+    tasks=tasks,
+    backbone=dict(tasks=tasks, adapter=None, task_embedding=False),
+    decode_heads=dict(_delete_=True, edge={{_base_.model.decode_heads.edge}}),
+    loss_weights=dict(_delete_=True, edge={{_base_.model.loss_weights.edge}}))
+train_dataloader = dict(dataset=dict(tasks=tasks))
+val_dataloader = dict(dataset=dict(tasks=tasks))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='astmt',
+                     main_metrics={{_base_.main_metrics}},
+                     stl_reference={{_base_.stl_reference}})
+test_evaluator = val_evaluator
