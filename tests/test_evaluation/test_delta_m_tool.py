@@ -1,4 +1,5 @@
 """tools/analysis/delta_m.py on saved metric JSON files (ASTMT README numbers)."""
+import csv
 import importlib.util
 import json
 import os
@@ -109,3 +110,66 @@ def test_runs_as_a_script(runs):
                           capture_output=True, text=True, cwd=osp.dirname(without))
     assert proc.returncode == 0, proc.stderr
     assert 'Δm (%)' in proc.stdout
+
+
+ASE_REFERENCE = osp.join(ROOT, 'configs', '_base_', 'stl_reference', 'pascal_mt_resnet18_ase.py')
+
+
+@pytest.fixture
+def ase_runs(tmp_path):
+    """Two finished work dirs with ASE's Table 1 rows (ASE 32/6/2/2 and 16/3/1/4) as test
+    metrics, the saliency main metric as mIoU, edge loss too."""
+    dirs = []
+    for name, (seg, norm, parts, sal, edge) in (('ase_32-6-2-2', (74.0, 17.2, 60.3, 63.3, 54.9)),
+                                                ('ase_16-3-1-4', (74.0, 17.3, 60.1, 63.2, 55.3))):
+        work_dir = tmp_path / name
+        write(work_dir / 'metrics_test.json',
+              {'semseg/mIoU': seg, 'normals/mErr': norm, 'human_parts/mIoU': parts,
+               'sal/mIoU': sal, 'sal/maxF': 99.0, 'edge/odsF': edge, 'edge/loss': 0.05})
+        dirs.append(str(work_dir))
+    return dirs
+
+
+def test_work_dirs_against_the_ase_reference_as_markdown_and_csv(tool, ase_runs, tmp_path, capsys):
+    md, csv_path = tmp_path / 'table1.md', tmp_path / 'table1.csv'
+    rows = tool.main(ase_runs + ['--reference', ASE_REFERENCE, '--names', 'ASE 32/6/2/2',
+                                 'ASE 16/3/1/4', '--md', str(md), '--csv', str(csv_path)])
+    assert [round(r.delta_m, 2) for r in rows] == [7.58, 7.50]  # the paper prints 7.58, 7.49
+    assert rows[0].values['sal'] == 63.3  # sal/mIoU, as the reference names, not sal/maxF
+    lines = md.read_text().splitlines()
+    assert lines[0] == ('| run | semseg/mIoU ↑ | normals/mErr ↓ | human_parts/mIoU ↑ | sal/mIoU ↑ '
+                        '| edge/odsF ↑ | Δm (%) |')
+    assert lines[2].startswith('| ASE (arXiv 2510.00570) Table 1, STL ResNet-18 row') \
+        and lines[2].endswith('| 60.10 | 15.40 | 51.00 | 63.20 | 50.80 | 0.00 |')
+    assert lines[3] == '| ASE 32/6/2/2 | 74.00 | 17.20 | 60.30 | 63.30 | 54.90 | +7.58 |'
+    with open(csv_path) as f:
+        table = list(csv.DictReader(f))
+    assert [r['run'] for r in table][1:] == ['ASE 32/6/2/2', 'ASE 16/3/1/4']
+    assert float(table[1]['delta_m']) == pytest.approx(7.5808, abs=1e-4)
+    assert float(table[2]['delta_normals']) == pytest.approx(-(17.3 - 15.4) / 15.4 * 100)
+    assert table[1]['source'].endswith('ase_32-6-2-2/metrics_test.json')
+    assert 'Δm (%)' in capsys.readouterr().out
+
+
+def test_main_metric_choice_order_and_reference_errors(tool, ase_runs, tmp_path):
+    # ablation style: edge by its loss (lower is better) against numbers given by hand
+    rows = tool.main(ase_runs[:1] + ['--stl', 'edge=0.1', 'sal=63.3', '--main-metrics',
+                                     'edge=loss', 'sal=mIoU', '--order', 'sal', 'edge'])
+    assert rows[0].deltas == dict(edge=pytest.approx(50.0), sal=pytest.approx(0.0))
+    with pytest.raises(ValueError, match=r"--main-metrics\['edge'\]='loss' but .*"
+                       r"pascal_mt_resnet18_ase.py: stl_reference.metrics\['edge'\]='odsF'"):
+        tool.main(ase_runs + ['--reference', ASE_REFERENCE, '--main-metrics', 'edge=loss'])
+    with pytest.raises(ValueError, match='exactly one of --reference FILE and --stl'):
+        tool.main(ase_runs)
+    ablation = osp.join(ROOT, 'configs', '_base_', 'stl_reference',
+                        'pascal_mt_vit-b16_ase-ablation.py')
+    with pytest.raises(ValueError, match='stl_reference is not set in this file'):
+        tool.main(ase_runs + ['--reference', ablation])
+    partial = write(tmp_path / 'partial_ref.py', "stl_reference = dict(source='mine', sal=60.0, "
+                    "depth=0.5)\n")
+    with pytest.raises(KeyError, match="no 'depth/rmse'"):
+        tool.main(ase_runs + ['--reference', partial])
+    with pytest.raises(ValueError, match=r"--order names \['depth'\]"):
+        tool.main(ase_runs + ['--stl', 'sal=60', '--order', 'depth'])
+    with pytest.raises(ValueError, match='2 names for 1 runs'):
+        tool.main(ase_runs[:1] + ['--stl', 'sal=60', '--names', 'a', 'b'])

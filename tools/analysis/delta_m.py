@@ -1,4 +1,6 @@
-"""Print the Δm table of multi-task runs against single-task runs from their saved test metrics.
+"""Compare multi-task runs: one table of each task's main metric and Δm against a single-task
+reference, in the column order of ASE's Table 1 (Seg, Norm, H.Parts, Sal, Edge), printed and
+optionally written as Markdown and CSV.
 
 Each run is a JSON file holding the flat metric dict of a val/test run
 (``{"semseg/mIoU": 63.2, ...}``, as ``MultiTaskMetric`` returns it and tools/train.py /
@@ -6,27 +8,39 @@ tools/test.py save it, e.g. ``metrics_test.json``; keys may carry a prefix such 
 ``test/semseg/mIoU``) or a work dir, in which the newest ``*.json`` (searched recursively) holding
 such keys is used.
 
-Example::
+The reference is either ``--reference FILE``, a config file defining ``stl_reference`` (those of
+``configs/_base_/stl_reference/``, e.g. ASE's published ResNet-18 STL row with the metrics it is
+in), or ``--stl``: ``task=PATH`` (a single-task run, file or work dir) or ``task=NUMBER`` (a
+published value) per task. Δm averages over the reference's tasks; every run must report them.
+Each task's main metric is the one the reference names, else ``--main-metrics`` (e.g.
+``edge=loss`` for ASE's ablations, lower is better), else ``MAIN_METRICS``.
 
-    python tools/analysis/delta_m.py work_dirs/ase_vit-s16 work_dirs/mtl_baseline \\
-        --stl semseg=work_dirs/stl_semseg human_parts=work_dirs/stl_parts sal=work_dirs/stl_sal \\
-              normals=work_dirs/stl_normals edge=72.7
+Examples::
 
-``--stl`` takes ``task=PATH`` (a single-task run, file or work dir) or ``task=NUMBER`` (a published
-value). Δm averages over the ``--stl`` tasks; every run must report them.
+    python tools/analysis/delta_m.py work_dirs/ase_vit-b16_16-3-1-4_40e work_dirs/mtl-vit_40e \
+        --reference configs/_base_/stl_reference/pascal_mt_resnet18_ase.py \
+        --md work_dirs/table1.md --csv work_dirs/table1.csv
+
+    python tools/analysis/delta_m.py work_dirs/ase_vit-s16 work_dirs/mtl_baseline \
+        --stl semseg=work_dirs/stl_semseg human_parts=work_dirs/stl_parts sal=work_dirs/stl_sal \
+              normals=work_dirs/stl_normals edge=72.7 --main-metrics sal=mIoU
 """
 import argparse
+import csv
 import glob
 import json
 import os
 import os.path as osp
 import sys
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from mmengine.config import Config
 from prettytable import PrettyTable
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # run from a clone
-from mmase.evaluation import MAIN_METRICS, main_metric_key, per_task_delta_m  # noqa: E402
+from mmase.evaluation import (MAIN_METRICS, TABLE_TASK_ORDER, main_metric_key,  # noqa: E402
+                              metric_lower_is_better, parse_stl_reference, per_task_delta_m,
+                              resolve_main_metrics)
 
 
 def _is_metric_dict(data) -> bool:
@@ -104,14 +118,17 @@ def tasks_in(metrics: Dict[str, float]) -> List[str]:
             if any(main_metric_key(task) in _suffixes(key) for key in metrics)]
 
 
-def parse_stl(items: Sequence[str]) -> Dict[str, float]:
-    """Turn ``['semseg=path', 'edge=72.7']`` into task -> single-task main-metric value."""
+def parse_stl(items: Sequence[str],
+              main_metrics: Optional[Dict[str, str]] = None) -> Dict[str, float]:
+    """Turn ``['semseg=path', 'edge=72.7']`` into task -> single-task main-metric value (the
+    metric of ``main_metrics[task]``, else ``MAIN_METRICS[task]``)."""
+    main_metrics = main_metrics or {}
     reference = {}
     for item in items:
         task, sep, source = item.partition('=')
         if not sep or not task or not source:
             raise ValueError(f'--stl: expected task=PATH or task=NUMBER, got {item!r}')
-        key = main_metric_key(task)
+        key = main_metric_key(task, main_metrics.get(task))
         if task in reference:
             raise ValueError(f'--stl: task {task!r} given twice')
         if not osp.exists(source):
@@ -126,45 +143,177 @@ def parse_stl(items: Sequence[str]) -> Dict[str, float]:
     return reference
 
 
-def build_table(runs: Sequence[str], reference: Dict[str, float], digits: int = 2) -> PrettyTable:
-    """Table with the reference row and, per run, each task's main metric (its Δ) and Δm."""
-    tasks = list(reference)
-    table = PrettyTable(field_names=['run'] + [main_metric_key(t) for t in tasks] + ['Δm (%)'])
-    table.align['run'] = 'l'
-    table.add_row(['single-task reference'] + [f'{reference[t]:.{digits}f}' for t in tasks]
-                  + ['0.00'])
-    for run in runs:
+def parse_pairs(items: Optional[Sequence[str]], option: str) -> Dict[str, str]:
+    """``['edge=loss']`` -> ``{'edge': 'loss'}``."""
+    pairs = {}
+    for item in items or ():
+        key, sep, value = item.partition('=')
+        if not sep or not key or not value:
+            raise ValueError(f'{option}: expected task=VALUE, got {item!r}')
+        pairs[key] = value
+    return pairs
+
+
+class Reference(NamedTuple):
+    """The reference of a comparison: task -> value, task -> main metric, and its name."""
+    values: Dict[str, float]
+    metrics: Dict[str, str]
+    name: str
+
+
+def load_reference(path: Optional[str], stl: Optional[Sequence[str]],
+                   main_metrics: Dict[str, str]) -> Reference:
+    """The reference from ``--reference FILE`` (a config defining ``stl_reference``) or ``--stl``,
+    with each task's main metric resolved (``--main-metrics`` must agree with the reference)."""
+    if (path is None) == (not stl):
+        raise ValueError('give exactly one of --reference FILE and --stl TASK=PATH|NUMBER ...')
+    if path is not None:
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'--reference: no such file {path!r}')
+        cfg = Config.fromfile(path)
+        if cfg.get('stl_reference') is None:
+            raise ValueError(f'--reference {path}: stl_reference is not set in this file (it '
+                             f'holds no numbers yet; see its comments)')
+        parsed = parse_stl_reference(cfg.stl_reference, field=f'{path}: stl_reference')
+        metrics = resolve_main_metrics(list(parsed.values), main_metrics, parsed.metrics,
+                                       field='--main-metrics',
+                                       defaults_field=f'{path}: stl_reference.metrics')
+        return Reference(parsed.values, metrics, parsed.source or osp.basename(path))
+    metrics = resolve_main_metrics([i.partition('=')[0] for i in stl if '=' in i and
+                                    i.partition('=')[0] in MAIN_METRICS],
+                                   main_metrics, field='--main-metrics')
+    return Reference(parse_stl(stl, metrics), metrics, 'single-task reference')
+
+
+def column_order(tasks: Sequence[str], order: Optional[Sequence[str]] = None) -> List[str]:
+    """Tasks in ``order`` (default: ASE's Table 1, ``TABLE_TASK_ORDER``), then any others in
+    their own order; a task of ``order`` that the reference does not hold is an error."""
+    if order:
+        unknown = [t for t in order if t not in tasks]
+        if unknown:
+            raise ValueError(f'--order names {unknown}, which the reference does not hold '
+                             f'(tasks: {list(tasks)})')
+    else:
+        order = [t for t in TABLE_TASK_ORDER if t in tasks]
+    return list(order) + [t for t in tasks if t not in order]
+
+
+class Row(NamedTuple):
+    """One run of the table: its label, metric file, task -> value, task -> Δ (%), Δm (%)."""
+    label: str
+    source: str
+    values: Dict[str, float]
+    deltas: Dict[str, float]
+    delta_m: float
+
+
+def compare(runs: Sequence[str], reference: Reference,
+            labels: Optional[Sequence[str]] = None) -> List[Row]:
+    """Each run's main metrics, their Δ against ``reference`` and Δm."""
+    if labels is not None and len(labels) != len(runs):
+        raise ValueError(f'--names: {len(labels)} names for {len(runs)} runs')
+    directions = {task: metric_lower_is_better(task, metric, '--main-metrics')
+                  for task, metric in reference.metrics.items()}
+    rows = []
+    for index, run in enumerate(runs):
         json_path, metrics = load_metrics(run)
-        values = {task: lookup(metrics, main_metric_key(task), json_path) for task in tasks}
-        deltas = per_task_delta_m(values, reference)
-        delta_m = sum(deltas.values()) / len(deltas)
-        cells = [f'{values[t]:.{digits}f} ({deltas[t]:+.2f})' for t in tasks]
-        table.add_row([run] + cells + [f'{delta_m:+.2f}'])
+        values = {task: lookup(metrics, main_metric_key(task, reference.metrics[task]), json_path)
+                  for task in reference.values}
+        deltas = per_task_delta_m(values, reference.values, directions)
+        rows.append(Row(labels[index] if labels else run, json_path, values, deltas,
+                        sum(deltas.values()) / len(deltas)))
+    return rows
+
+
+def _header(task: str, reference: Reference) -> str:
+    arrow = '↓' if metric_lower_is_better(task, reference.metrics[task]) else '↑'
+    return f'{main_metric_key(task, reference.metrics[task])} {arrow}'
+
+
+def build_table(rows: Sequence[Row], reference: Reference, tasks: Sequence[str],
+                digits: int = 2) -> PrettyTable:
+    """Terminal table: the reference row and, per run, each task's main metric (its Δ) and Δm."""
+    table = PrettyTable(field_names=['run'] + [_header(t, reference) for t in tasks] + ['Δm (%)'])
+    table.align['run'] = 'l'
+    table.add_row([reference.name] + [f'{reference.values[t]:.{digits}f}' for t in tasks]
+                  + ['0.00'])
+    for row in rows:
+        cells = [f'{row.values[t]:.{digits}f} ({row.deltas[t]:+.2f})' for t in tasks]
+        table.add_row([row.label] + cells + [f'{row.delta_m:+.2f}'])
     return table
+
+
+def to_markdown(rows: Sequence[Row], reference: Reference, tasks: Sequence[str],
+                digits: int = 2) -> str:
+    """The table in Markdown, paper style: values only, Δm last, the reference first."""
+    lines = ['| run | ' + ' | '.join(_header(t, reference) for t in tasks) + ' | Δm (%) |',
+             '| --- |' + ' ---: |' * (len(tasks) + 1),
+             f'| {reference.name} | '
+             + ' | '.join(f'{reference.values[t]:.{digits}f}' for t in tasks) + ' | 0.00 |']
+    for row in rows:
+        lines.append(f'| {row.label} | ' + ' | '.join(f'{row.values[t]:.{digits}f}' for t in tasks)
+                     + f' | {row.delta_m:+.2f} |')
+    return '\n'.join(lines) + '\n'
+
+
+def write_csv(path: str, rows: Sequence[Row], reference: Reference, tasks: Sequence[str]) -> None:
+    """One line per run (the reference first): label, each ``<task>/<metric>``, each
+    ``delta_<task>`` (%), ``delta_m`` (%), the metric file; full precision."""
+    keys = [main_metric_key(t, reference.metrics[t]) for t in tasks]
+    with open(path, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['run'] + keys + [f'delta_{t}' for t in tasks] + ['delta_m', 'source'])
+        writer.writerow([reference.name] + [reference.values[t] for t in tasks] + [0.0] * len(tasks)
+                        + [0.0, ''])
+        for row in rows:
+            writer.writerow([row.label] + [row.values[t] for t in tasks]
+                            + [row.deltas[t] for t in tasks] + [row.delta_m, row.source])
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Δm of multi-task runs against single-task references, from saved test '
-        'metrics. Give the runs before --stl.')
+        description='One table of multi-task runs (main metrics in ASE Table 1 order, Δm against '
+        'a single-task reference) from their saved metrics. Give the runs first.')
     parser.add_argument('runs', nargs='+', help='multi-task runs: metric JSON files or work dirs')
-    parser.add_argument('--stl', nargs='+', required=True, metavar='TASK=PATH|NUMBER',
+    parser.add_argument('--reference', metavar='FILE',
+                        help='config file defining stl_reference, e.g. '
+                        'configs/_base_/stl_reference/pascal_mt_resnet18_ase.py')
+    parser.add_argument('--stl', nargs='+', metavar='TASK=PATH|NUMBER',
                         help='single-task reference per task: a run (JSON file or work dir) or a '
                         'value')
+    parser.add_argument('--main-metrics', nargs='+', metavar='TASK=METRIC',
+                        help='main metric per task, e.g. sal=mIoU edge=loss')
+    parser.add_argument('--order', nargs='+', metavar='TASK',
+                        help='column order (default: ASE Table 1: semseg normals human_parts sal '
+                        'edge, then depth)')
+    parser.add_argument('--names', nargs='+', help='row labels of the runs (default: as given)')
+    parser.add_argument('--md', metavar='PATH', help='also write the table as Markdown')
+    parser.add_argument('--csv', metavar='PATH', help='also write the table as CSV')
     parser.add_argument('--digits', type=int, default=2, help='decimals of the metric values')
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Optional[Sequence[str]] = None) -> List[Row]:
     args = parse_args(argv)
-    reference = parse_stl(args.stl)
-    print(build_table(args.runs, reference, args.digits))
+    reference = load_reference(args.reference, args.stl,
+                               parse_pairs(args.main_metrics, '--main-metrics'))
+    tasks = column_order(list(reference.values), args.order)
+    rows = compare(args.runs, reference, args.names)
+    print(build_table(rows, reference, tasks, args.digits))
     print('Δm = mean over tasks of (−1)^l (M − M_STL) / M_STL × 100 (l = 1 where lower is better); '
-          f'tasks: {", ".join(reference)}. In brackets: each task\'s relative change (%).')
+          f'tasks: {", ".join(tasks)}. In brackets: each task\'s relative change (%).')
     for run in args.runs:
-        extra = [t for t in tasks_in(load_metrics(run)[1]) if t not in reference]
+        extra = [t for t in tasks_in(load_metrics(run)[1]) if t not in reference.values]
         if extra:
-            print(f'note: {run} also reports {extra}, left out of Δm (no --stl reference)')
+            print(f'note: {run} also reports {extra}, left out of Δm (no reference)')
+    if args.md:
+        with open(args.md, 'w') as f:
+            f.write(to_markdown(rows, reference, tasks, args.digits))
+        print(f'wrote {args.md}')
+    if args.csv:
+        write_csv(args.csv, rows, reference, tasks)
+        print(f'wrote {args.csv}')
+    return rows
 
 
 if __name__ == '__main__':
