@@ -86,36 +86,83 @@ class EdgeMatcher:
         self.near = binary_dilation(edges, disk) if self.num_edges else np.zeros_like(edges)
 
     def count(self, pred: np.ndarray) -> int:
-        """Number of pairs of a maximum matching between ``pred`` and the ground truth.
+        """Number of pairs of a maximum matching between ``pred`` (bool ``(H, W)``, thinned
+        predicted edge pixels) and the ground truth."""
+        return int(self.count_stack(np.asarray(pred)[None])[0])
+
+    def count_stack(self, maps: np.ndarray) -> np.ndarray:
+        """Maximum-matching sizes of several predicted maps (e.g. one per threshold).
+
+        The pairs are listed once for the union of the maps' matchable pixels; each map then
+        takes its rows of that list.
 
         Args:
-            pred (np.ndarray): bool ``(H, W)``, predicted edge pixels (thinned).
+            maps (np.ndarray): bool ``(N, H, W)``, predicted edge pixels (thinned).
 
         Returns:
-            int: The matching's size (at most ``min(pred.sum(), num_edges)``).
+            np.ndarray: int64 ``(N,)``, each map's number of pairs (at most
+            ``min(map.sum(), num_edges)``).
         """
-        pred = np.asarray(pred, dtype=bool)
-        if pred.shape != self.shape:
-            raise ValueError(f'predicted map {pred.shape} and ground truth {self.shape} differ '
-                             f'in size')
-        ys, xs = np.nonzero(pred & self.near)
-        num_pred = ys.size
-        if num_pred == 0:
-            return 0
+        maps = np.asarray(maps, dtype=bool)
+        if maps.ndim != 3 or maps.shape[1:] != self.shape:
+            raise ValueError(f'predicted maps {maps.shape} must be (N, H, W) with (H, W) the '
+                             f'ground truth\'s {self.shape}')
+        counts = np.zeros(len(maps), dtype=np.int64)
+        if self.num_edges == 0:
+            return counts
+        matchable = maps & self.near[None]
+        ys, xs = np.nonzero(matchable.any(0))  # every pixel matchable in some map
+        if ys.size == 0:
+            return counts
+        present = matchable[:, ys, xs]  # (N, U)
         flat = (ys + self._pad) * self._row + (xs + self._pad)
-        gt = self._index[flat[:, None] + self._offsets[None, :]]  # (P, M) node ids or -1
+        gt = self._index[flat[:, None] + self._offsets[None, :]]  # (U, M) node ids or -1
         linked = gt >= 0
-        # nodes: predicted pixels 0..P-1, ground-truth pixels P..P+G-1, source, sink
-        num_gt = self.num_edges
-        source, sink = num_pred + num_gt, num_pred + num_gt + 1
-        degree = linked.sum(1)
-        indptr = np.zeros(source + 3, dtype=np.int32)
-        indptr[1:num_pred + 1] = np.cumsum(degree)  # predicted -> ground truth
-        indptr[num_pred + 1:source + 1] = indptr[num_pred] + np.arange(1, num_gt + 1)  # -> sink
-        indptr[source + 1] = indptr[source] + num_pred  # source -> predicted
+        pair_pred = np.broadcast_to(np.arange(ys.size)[:, None], gt.shape)[linked]  # sorted
+        pair_gt = gt[linked]
+        by_gt = np.argsort(pair_gt, kind='stable')  # the same pairs sorted by ground truth
+        pred_by_gt, gt_by_gt = pair_pred[by_gt], pair_gt[by_gt]
+        for k, row in enumerate(present):
+            num_pred = int(np.count_nonzero(row))
+            if num_pred == 0:
+                continue
+            keep = row[pair_pred]
+            gt_degree = np.bincount(pair_gt[keep], minlength=self.num_edges)
+            if num_pred <= np.count_nonzero(gt_degree):
+                # fewer predicted than reached ground-truth pixels: predicted ones on the
+                # source side
+                counts[k] = self._max_flow(linked[row].sum(1), pair_gt[keep], self.num_edges)
+            else:
+                local = np.cumsum(row) - 1  # union index -> index among this map's pixels
+                counts[k] = self._max_flow(gt_degree, local[pred_by_gt[row[pred_by_gt]]],
+                                           num_pred)
+        return counts
+
+    @staticmethod
+    def _max_flow(degree: np.ndarray, targets: np.ndarray, num_targets: int) -> int:
+        """Maximum matching size of a bipartite graph given as rows.
+
+        Args:
+            degree (np.ndarray): ``(A,)``, the number of pairs of each source-side node.
+            targets (np.ndarray): ``(sum(degree),)``, the other end (``0..num_targets-1``) of
+                each pair, grouped by source-side node in order.
+            num_targets (int): Number of nodes on the other side.
+
+        Returns:
+            int: The matching's size, the maximum flow of source -> side A -> side B -> sink
+            with unit capacities. The side of fewer nodes should be A: Dinic's searches then
+            start from fewer free nodes (2x faster on noisy maps).
+        """
+        num_source = degree.size
+        # nodes: side A 0..A-1, side B A..A+B-1, source, sink
+        source, sink = num_source + num_targets, num_source + num_targets + 1
+        indptr = np.zeros(sink + 2, dtype=np.int32)
+        np.cumsum(degree, out=indptr[1:num_source + 1])  # A -> B
+        indptr[num_source + 1:source + 1] = indptr[num_source] + np.arange(1, num_targets + 1)
+        indptr[source + 1] = indptr[source] + num_source  # source -> A
         indptr[sink + 1] = indptr[source + 1]
-        indices = np.concatenate([num_pred + gt[linked], np.full(num_gt, sink),
-                                  np.arange(num_pred)]).astype(np.int32)
+        indices = np.concatenate([num_source + targets, np.full(num_targets, sink),
+                                  np.arange(num_source)]).astype(np.int32)
         capacity = np.ones(indices.size, dtype=np.int32)
         graph = csr_matrix((capacity, indices, indptr), shape=(sink + 1, sink + 1))
         return int(maximum_flow(graph, source, sink, method='dinic').flow_value)

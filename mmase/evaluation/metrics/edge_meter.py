@@ -112,8 +112,7 @@ class EdgeMeter(TaskMeter):
         thinned &= valid[None]
         predicted = thinned.sum((1, 2))
         matcher = EdgeMatcher(edges, max_distance)
-        matched = np.array([matcher.count(m) if n else 0 for m, n in zip(thinned, predicted)],
-                           dtype=np.int64)
+        matched = matcher.count_stack(thinned)
         # spread the distinct maps' counts back over all thresholds
         owner = np.cumsum(new_map) - 1
         return dict(

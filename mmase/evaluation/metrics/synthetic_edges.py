@@ -69,11 +69,11 @@ def synthetic_edge_pair(kind: str, seed: int = 0,
                          f'{SYNTHETIC_KINDS}')
     rng = np.random.default_rng(seed)
     gt = edge_from_label_map(random_label_map(rng, shape))
-    texture = edge_from_label_map(random_label_map(rng, shape, num_regions=6))
+    texture = edge_from_label_map(random_label_map(rng, shape, num_regions=10))
     confidence = _smooth_field(rng, shape, 25.0)  # found where high, missed where low
     spurious = _smooth_field(rng, shape, 25.0)
-    sharp = np.maximum(gt * np.clip(1.6 * confidence - 0.2, 0, 1),
-                       texture * np.clip(1.2 * spurious - 0.5, 0, 1))
+    sharp = np.maximum(gt * np.clip(1.4 * confidence - 0.3, 0, 1),
+                       texture * np.clip(1.4 * spurious - 0.4, 0, 1))
     sharp *= rng.uniform(0.8, 1.0, shape)
     blurred = cv2.GaussianBlur(sharp, (0, 0), 1.5)
     blurred = np.clip(blurred / max(blurred.max(), 1e-12), 0, 1)

@@ -22,6 +22,7 @@ sub-iterations) repeat until one deletes nothing.
 """
 from typing import Tuple
 
+import cv2
 import numpy as np
 
 # Bit k of the neighbourhood code is neighbour x(k+1): offsets (row, col) counter-clockwise from
@@ -47,6 +48,12 @@ def _deletion_tables() -> Tuple[np.ndarray, np.ndarray]:
 
 
 _DELETE_FIRST, _DELETE_SECOND = _deletion_tables()
+
+#: 3x3 correlation kernel giving each pixel its neighbourhood code (bit k = neighbour x(k+1));
+#: the sums are integers <= 255, exact in OpenCV's uint8 filtering.
+_CODE_KERNEL = np.zeros((3, 3), dtype=np.float32)
+for _bit, (_dr, _dc) in enumerate(_NEIGHBOUR_OFFSETS):
+    _CODE_KERNEL[1 + _dr, 1 + _dc] = 1 << _bit
 
 
 def thin_stack(masks: np.ndarray) -> np.ndarray:
@@ -76,9 +83,10 @@ def thin_stack(masks: np.ndarray) -> np.ndarray:
     offsets = [dr * row + dc for dr, dc in _NEIGHBOUR_OFFSETS]
     # neighbourhood code of every pixel, kept up to date as pixels are deleted: deleting p clears,
     # in the code of its neighbour q = p + offset_k, the bit of the opposite direction
-    codes = np.zeros_like(padded)
-    for bit, (dr, dc) in enumerate(_NEIGHBOUR_OFFSETS):
-        codes[:, 1:-1, 1:-1] |= padded[:, 1 + dr:1 + dr + height, 1 + dc:1 + dc + width] << bit
+    # (one 3x3 correlation over the stack seen as one tall image: the zero padding rows keep
+    # the maps apart, and the padding's own codes are never read as candidates)
+    codes = cv2.filter2D(padded.reshape(num * (height + 2), width + 2), -1, _CODE_KERNEL,
+                         borderType=cv2.BORDER_CONSTANT).reshape(padded.shape)
     clear = [np.uint8(255 ^ (1 << _NEIGHBOUR_OFFSETS.index((-dr, -dc))))
              for dr, dc in _NEIGHBOUR_OFFSETS]
     codes = codes.reshape(-1)
