@@ -166,7 +166,7 @@ def test_backbones_without_routing_are_refused(toy_run, tmp_path):
                           '--cfg-options', *TINY, *options])
 
     # plain LoRA (the single-task baseline config): constant gates, no router
-    stl = osp.join(ROOT, 'configs', 'toy', 'stl-sal_vit-tiny_lora-r16_300it_toy-pascal-mt-64x64.py')
+    stl = osp.join(ROOT, 'configs', 'toy', 'stl-sal_vit-tiny_lora-r4_300it_toy-pascal-mt-64x64.py')
     with pytest.raises(ValueError, match=r'model\.backbone\.adapter=None \(no routed experts; '
                        r'model\.backbone\.lora is plain LoRA'):
         usage_of(stl)

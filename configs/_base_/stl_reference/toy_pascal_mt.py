@@ -1,5 +1,5 @@
 # Single-task (STL) reference of Δm for the toy PASCAL-Context dataset: the main metric of each
-# task, measured by training configs/toy/stl-<task>_vit-tiny_lora-r16_300it_toy-pascal-mt-64x64.py
+# task, measured by training configs/toy/stl-<task>_vit-tiny_lora-r4_300it_toy-pascal-mt-64x64.py
 # (same tiny ViT, heads and schedule as the multi-task toy config; one LoRA of rank 16) with
 # tools/train.py on 2026-11-25 (CPU, seed 0; final validation of the 300-iteration run).
 # Re-run them and update these numbers whenever the toy data, model or schedule change.

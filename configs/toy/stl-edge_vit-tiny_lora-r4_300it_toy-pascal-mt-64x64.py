@@ -1,5 +1,6 @@
 # Single-task baseline (STL) for 'edge' on the toy dataset: the same tiny ViT, schedule and head as
-# the multi-task toy config, one plain LoRA of rank 16 on every linear (qkv, proj, fc1, fc2).
+# the multi-task toy config and its plain LoRA of rank 4 on qkv/proj, without the experts (the
+# ASE paper's ablation reference: a single-task ViT with the multi-task model's backbone).
 # Its edge metric goes into configs/_base_/stl_reference/toy_pascal_mt.py (the Δm reference).
 _base_ = [
     '../_base_/models/ase_vit-tiny_toy_pascal_mt.py',
@@ -12,8 +13,7 @@ model = dict(
     tasks=tasks,
     backbone=dict(
         tasks=tasks,
-        adapter=None, task_embedding=False,  # no router, no task embedding: one pass
-        lora=dict(rank=16, alpha=16, targets=('qkv', 'proj', 'fc1', 'fc2'))),
+        adapter=None, task_embedding=False),  # no experts, no router, no task embedding
     decode_heads=dict(_delete_=True, edge={{_base_.model.decode_heads.edge}}),
     loss_weights=dict(_delete_=True, edge={{_base_.model.loss_weights.edge}}))
 train_dataloader = dict(dataset=dict(tasks=tasks))

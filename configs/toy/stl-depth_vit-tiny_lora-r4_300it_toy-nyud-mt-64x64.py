@@ -1,5 +1,5 @@
 # Single-task baseline (STL) for 'depth': the tiny random-init ViT of the toy configs,
-# one plain LoRA of rank 16 on every linear (qkv, proj, fc1, fc2); the same backbone, depth head,
+# the multi-task toy config's plain LoRA of rank 4 on qkv/proj without the experts; the same backbone, depth head,
 # loss weight and schedule as the multi-task configs. Its depth/rmse goes into
 # configs/_base_/stl_reference/toy_nyud_mt.py (the Δm reference).
 _base_ = [
@@ -13,8 +13,7 @@ model = dict(
     tasks=tasks,
     backbone=dict(
         tasks=tasks,
-        adapter=None, task_embedding=False,  # no router, no task embedding: one pass
-        lora=dict(rank=16, alpha=16, targets=('qkv', 'proj', 'fc1', 'fc2'))),
+        adapter=None, task_embedding=False),  # no experts, no router, no task embedding
     decode_heads=dict(_delete_=True, depth={{_base_.model.decode_heads.depth}}),
     loss_weights=dict(_delete_=True, depth={{_base_.model.loss_weights.depth}}))
 train_dataloader = dict(dataset=dict(tasks=tasks))

@@ -1,9 +1,10 @@
-# Single-task baseline (STL) for 'semseg' on the toy dataset: the same tiny ViT, schedule and head as
-# the multi-task toy config, one plain LoRA of rank 16 on every linear (qkv, proj, fc1, fc2).
-# Its semseg metric goes into configs/_base_/stl_reference/toy_pascal_mt.py (the Δm reference).
+# Single-task baseline (STL) for 'semseg': the tiny random-init ViT of the toy configs,
+# the multi-task toy config's plain LoRA of rank 4 on qkv/proj without the experts; the same backbone, semseg head,
+# loss weight and schedule as the multi-task configs. Its semseg/mIoU goes into
+# configs/_base_/stl_reference/toy_nyud_mt.py (the Δm reference).
 _base_ = [
-    '../_base_/models/ase_vit-tiny_toy_pascal_mt.py',
-    '../_base_/datasets/toy_pascal_mt.py',
+    '../_base_/models/ase_vit-tiny_toy_nyud_mt.py',
+    '../_base_/datasets/toy_nyud_mt.py',
     '../_base_/default_runtime.py',
     '../_base_/schedules/schedule_toy.py',
 ]
@@ -12,8 +13,7 @@ model = dict(
     tasks=tasks,
     backbone=dict(
         tasks=tasks,
-        adapter=None, task_embedding=False,  # no router, no task embedding: one pass
-        lora=dict(rank=16, alpha=16, targets=('qkv', 'proj', 'fc1', 'fc2'))),
+        adapter=None, task_embedding=False),  # no experts, no router, no task embedding
     decode_heads=dict(_delete_=True, semseg={{_base_.model.decode_heads.semseg}}),
     loss_weights=dict(_delete_=True, semseg={{_base_.model.loss_weights.semseg}}))
 train_dataloader = dict(dataset=dict(tasks=tasks))

@@ -1,0 +1,23 @@
+# Single-task baseline (STL) for 'semseg' on the toy dataset: the same tiny ViT, schedule and head as
+# the multi-task toy config and its plain LoRA of rank 4 on qkv/proj, without the experts (the
+# ASE paper's ablation reference: a single-task ViT with the multi-task model's backbone).
+# Its semseg metric goes into configs/_base_/stl_reference/toy_pascal_mt.py (the Δm reference).
+_base_ = [
+    '../_base_/models/ase_vit-tiny_toy_pascal_mt.py',
+    '../_base_/datasets/toy_pascal_mt.py',
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_toy.py',
+]
+tasks = ('semseg', )
+model = dict(
+    tasks=tasks,
+    backbone=dict(
+        tasks=tasks,
+        adapter=None, task_embedding=False),  # no experts, no router, no task embedding
+    decode_heads=dict(_delete_=True, semseg={{_base_.model.decode_heads.semseg}}),
+    loss_weights=dict(_delete_=True, semseg={{_base_.model.loss_weights.semseg}}))
+train_dataloader = dict(dataset=dict(tasks=tasks))
+val_dataloader = dict(dataset=dict(tasks=tasks))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='invpt')
+test_evaluator = val_evaluator
