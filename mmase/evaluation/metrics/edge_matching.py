@@ -10,11 +10,11 @@ nodes are the pixels of the two maps and whose edges join pixels within ``max_di
 module computes that size exactly.
 
 ``correspondPixels`` only approximates that maximum: its assignment graph gives each pixel 6
-random "outlier" edges instead of all of them, and a few outlier nodes end up without a partner
-(about ``e^-6`` of them when both maps have about as many pixels), each costing one pair. On
-near-perfect predictions it therefore finds up to ~0.5 % fewer pairs than the maximum, on
-realistic ones (odsF below ~90) a few pixels in a million fewer (measured by
-``tools/analysis/benchmark_edges.py``); it is also random (seeded from the clock).
+random "outlier" edges instead of all of them, and the few outlier nodes left without a partner
+(about ``e^-6`` of them when both maps have about as many pixels) each cost one pair. It finds
+0-0.5 % fewer pairs than the maximum (never more), and its odsF reads 0.0-0.2 point below
+mmase's on PASCAL-like maps (measured by ``tools/analysis/benchmark_edges.py``); it is also
+random (seeded from the clock), by a few pixels per threshold from run to run.
 
 How the maximum matching is found (exact; numpy and scipy only):
 
@@ -22,11 +22,12 @@ How the maximum matching is found (exact; numpy and scipy only):
    pixel (the others cannot be paired; on noisy maps this drops ~90 % of them);
 2. the pairs are listed with one gather per integer offset of the disk (the offsets ``match.cc``
    scans), in predicted-pixel order, which is already the sparse row layout;
-3. the matching is a maximum flow source -> predicted pixels -> ground-truth pixels -> sink (unit
-   capacities), solved by scipy's compiled Dinic (``scipy.sparse.csgraph.maximum_flow``), whose
-   blocking flows prune dead ends. (scipy's Hopcroft-Karp, ``maximum_bipartite_matching``, finds
-   the same size but its depth-first search does not, and it takes up to a minute on a blurred
-   map's dense pair graph, where Dinic takes milliseconds.)
+3. the matching is a maximum flow source -> one side -> the other side -> sink (unit
+   capacities), the side of fewer pixels next to the source, solved by scipy's compiled Dinic
+   (``scipy.sparse.csgraph.maximum_flow``), whose blocking flows prune dead ends. (scipy's
+   Hopcroft-Karp, ``maximum_bipartite_matching``, finds the same size, but its depth-first search
+   does not prune them: it takes up to a minute on a blurred map's dense pair graph, where Dinic
+   takes milliseconds.)
 """
 from typing import Tuple
 

@@ -69,7 +69,7 @@ class MultiTaskMetric(BaseMetric):
       maxF without the second sigmoid of the InvPT meter);
     - ``normals/mErr``; with ``'astmt'`` also ``normals/median``, ``normals/rmse``,
       ``normals/within11.25``, ``normals/within22.5``, ``normals/within30``;
-    - ``edge/odsF`` (Python approximation of SEISM, see ``EdgeMeter``), ``edge/loss`` (balanced
+    - ``edge/odsF`` (SEISM's one-to-one matching, see ``EdgeMeter``), ``edge/loss`` (balanced
       BCE);
     - ``depth/rmse``, ``depth/abs_rel``, ``depth/delta1``;
     - with ``stl_reference``: ``multitask/delta_m`` and ``multitask/delta_<task>`` (percent),
@@ -104,7 +104,7 @@ class MultiTaskMetric(BaseMetric):
             val images). A sample's id is its metainfo ``img_id``, else the stem of ``img_path``.
             Default: None (all).
         num_workers (int): Worker processes that compute the per-sample counts while the model
-            runs (edge odsF costs 1-4 s per PASCAL image, the rest milliseconds); started at the
+            runs (edge odsF costs ~0.3-1 s per PASCAL image, the rest milliseconds); started at the
             first batch of an evaluation and stopped at its end, with the process-wide start
             method (``env_cfg.mp_cfg.mp_start_method``, 'fork' in the shipped configs; with
             'spawn' the launching script needs the ``if __name__ == '__main__'`` guard, as
@@ -113,6 +113,10 @@ class MultiTaskMetric(BaseMetric):
         collect_device (str): Device for gathering results across processes. Default: 'cpu'.
         prefix (str, optional): Prefix of the metric names. Default: None.
         collect_dir (str, optional): Directory for collecting results on CPU. Default: None.
+        edge_save_dir (str, optional): Also write each sample's edge probability to
+            ``<edge_save_dir>/<id>.png`` (8-bit, ``round(255 p)``, at the ground truth's size: the
+            format SEISM and ``tools/analysis/eval_edges.py`` read; every sample, whatever
+            ``edge_eval_ids``). ``tools/test.py --save-edges DIR`` sets it. Default: None.
     """
 
     def __init__(self,
@@ -127,7 +131,8 @@ class MultiTaskMetric(BaseMetric):
                  num_workers: int = 0,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
-                 collect_dir: Optional[str] = None) -> None:
+                 collect_dir: Optional[str] = None,
+                 edge_save_dir: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
         self.tasks = check_tasks(tasks, 'MultiTaskMetric.tasks')
         self.protocol = check_protocol(protocol, 'MultiTaskMetric.protocol')
@@ -146,6 +151,10 @@ class MultiTaskMetric(BaseMetric):
         self.num_workers = num_workers
         self._pool: Optional[ProcessPoolExecutor] = None
         self._pending: Deque[Future] = deque()
+        if edge_save_dir is not None and 'edge' not in self.tasks:
+            raise ValueError(f'MultiTaskMetric.edge_save_dir={edge_save_dir!r} is given but '
+                             f'"edge" is not in tasks {self.tasks}')
+        self.edge_save_dir = edge_save_dir
 
     # ----------------------------------------------------------------------------- configuration
     def _check_main_metrics(
@@ -302,6 +311,8 @@ class MultiTaskMetric(BaseMetric):
                                     self._to_meter_shape(gt, spec.channels, spec.gt_field))
                 except ValueError as error:
                     raise task_error(task, name, error) from error
+            if self.edge_save_dir is not None:
+                self._save_edge(sample, name)
             if self.num_workers == 0:
                 self.results.append(sample_records(meters, inputs, name))
                 continue
@@ -311,6 +322,17 @@ class MultiTaskMetric(BaseMetric):
             self._pending.append(self._pool.submit(sample_records, meters, inputs, name))
             if len(self._pending) > 4 * self.num_workers:  # bound the queued images
                 self._collect(keep=2 * self.num_workers)
+
+    def _save_edge(self, sample: Any, name: str) -> None:
+        """Write the sample's edge probability as ``<edge_save_dir>/<id>.png``."""
+        from .edge_files import write_edge_png
+        spec = TASK_SPECS['edge']
+        pred = self._array(sample, spec.pred_field, 'edge')
+        try:
+            write_edge_png(self._to_meter_shape(pred, spec.channels, spec.pred_field),
+                           osp.join(self.edge_save_dir, self._sample_id(sample) + '.png'))
+        except ValueError as error:
+            raise task_error('edge', name, error) from error
 
     def _collect(self, keep: int = 0) -> None:
         """Move finished records into ``self.results`` in sample order until at most ``keep``
