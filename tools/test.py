@@ -24,6 +24,9 @@ def parse_args():
                         help='evaluate even if the checkpoint\'s keys or shapes do not match the '
                              'model (the rest stays randomly initialised; default: an error)')
     parser.add_argument('--out', help='dump every prediction to this pickle file (.pkl)')
+    parser.add_argument('--save-edges', metavar='DIR',
+                        help='also write each image\'s edge probability as DIR/<id>.png (for '
+                        'SEISM or tools/analysis/eval_edges.py)')
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument('--show-dir', help='directory where painted images will be saved')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
@@ -88,6 +91,9 @@ def main():
                 dump[key] = evaluators[0][key]
         evaluators.append(dump)
         cfg.test_evaluator = evaluators
+    if args.save_edges:  # test_evaluator's MultiTaskMetric edge_save_dir
+        from mmase.evaluation.metrics.edge_files import set_edge_save_dir
+        set_edge_save_dir(cfg, args.save_edges)
     configure_device(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     if not args.allow_partial_checkpoint:
