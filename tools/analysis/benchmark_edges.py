@@ -9,11 +9,12 @@ empty prediction, empty ground truth) and ``--seeds`` seeds, one 500x375 image i
   thinning + the compiled ``correspond_pixels``), the pipeline SEISM runs;
 
 in one process on one core (OpenMP/OpenCV threads set to 1), both in the same run, so the
-speed-up is a ratio of times measured together. Printed per map: seconds of each, speed-up,
-odsF of each, the largest difference of matched counts (at the thresholds where both thinnings
-give the same map size) and the number of thresholds where the thinnings differ; then the median seconds per image and the estimated
-edge-evaluation time of PASCAL-Context val (SEISM's ``test_new`` 2,498 images and all 5,105) with
-``--workers`` processes, i.e. ``MultiTaskMetric.num_workers`` or ``eval_edges.py --workers``.
+speed-up is a ratio of times measured together. Printed per map: seconds of each, speed-up, odsF of
+each, the largest difference of matched counts (at the thresholds where both thinnings give the
+same map size) and the number of thresholds where the thinnings differ; then the median seconds per
+image and the estimated edge-evaluation time of PASCAL-Context val (SEISM's ``test_new`` 2,498
+images and all 5,105) with ``--workers`` processes, i.e. ``MultiTaskMetric.num_workers`` or
+``eval_edges.py --workers``.
 
 Example::
 

@@ -20,8 +20,9 @@ How the maximum matching is found (exact; numpy and scipy only):
 
 1. only *matchable* predicted pixels take part, those within ``max_distance`` of a ground-truth
    pixel (the others cannot be paired; on noisy maps this drops ~90 % of them);
-2. the pairs are listed with one gather per integer offset of the disk (the offsets ``match.cc``
-   scans), in predicted-pixel order, which is already the sparse row layout;
+2. the pairs are listed once per image, for the union of the matchable pixels of all thresholds,
+   with one gather per integer offset of the disk (the offsets ``match.cc`` scans); each
+   threshold's map takes its rows of that list;
 3. the matching is a maximum flow source -> one side -> the other side -> sink (unit
    capacities), the side of fewer pixels next to the source, solved by scipy's compiled Dinic
    (``scipy.sparse.csgraph.maximum_flow``), whose blocking flows prune dead ends. (scipy's

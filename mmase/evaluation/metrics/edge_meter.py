@@ -148,8 +148,8 @@ class EdgeMeter(TaskMeter):
         - oisF: F of the counts summed over the images, each at the threshold of its own best F
           (the first on ties);
         - AP: area under the precision-recall curve, precision interpolated linearly at the
-          recalls 0, 0.01, ..., 1 from the distinct recalls of the curve (the precision of the lowest threshold with that
-          recall) and 0 outside them
+          recalls 0, 0.01, ..., 1 from the distinct recalls of the curve (the precision of the
+          lowest threshold with that recall) and 0 outside them
           (``collect_eval_bdry`` of the BSDS500 benchmark).
 
         Args:
