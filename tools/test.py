@@ -9,7 +9,7 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a clone
 import mmase  # noqa: E402,F401
-from mmase.engine import check_checkpoint  # noqa: E402
+from mmase.engine import check_checkpoint, check_config_checkpoints  # noqa: E402
 from mmase.engine.config_check import check_config, check_output_dirs  # noqa: E402
 from mmase.engine.strict_loading import require_matching_checkpoint  # noqa: E402
 from mmase.utils import close_distributed, configure_device, default_collect_dirs  # noqa: E402
@@ -72,6 +72,7 @@ def main():
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     check_config(cfg, args.cfg_options, file_keys)  # typos, negative loss weights
     check_checkpoint(args.checkpoint)  # missing, damaged or crafted: refused before any build
+    check_config_checkpoints(cfg)  # model.backbone.pretrained, init_cfg Pretrained
     outputs = [(osp.dirname(osp.abspath(args.out)), '--out') if args.out else None,
                (args.show_dir, '--show-dir') if args.show_dir else None]
     check_output_dirs(cfg, training=False, extra=[o for o in outputs if o])

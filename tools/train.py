@@ -11,7 +11,7 @@ from mmengine.runner import Runner, find_latest_checkpoint
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a clone
 import mmase  # noqa: E402,F401
-from mmase.engine import check_checkpoint  # noqa: E402
+from mmase.engine import check_checkpoint, check_config_checkpoints  # noqa: E402
 from mmase.engine.config_check import check_config, check_output_dirs  # noqa: E402
 from mmase.engine.strict_loading import require_matching_checkpoint  # noqa: E402
 from mmase.utils import close_distributed, configure_device, default_collect_dirs  # noqa: E402
@@ -67,6 +67,7 @@ def main():
         find_latest_checkpoint(cfg.work_dir) if args.resume else None)
     if checkpoint:
         check_checkpoint(checkpoint)  # missing, damaged or crafted: refused before any build
+    check_config_checkpoints(cfg)  # model.backbone.pretrained, init_cfg Pretrained
     check_output_dirs(cfg, training=True)
     if args.launcher != 'none':
         default_collect_dirs(cfg)

@@ -224,6 +224,42 @@ def check_checkpoint(path: str) -> None:
     load_checkpoint_file(fetch_checkpoint(path), map_location='cpu', mmap=True, name=str(path))
 
 
+def config_checkpoints(cfg) -> list:
+    """``(field, path)`` of every checkpoint ``cfg.model`` names: ``pretrained`` strings
+    (``.safetensors`` files excepted: they hold no pickle) and ``init_cfg`` entries of type
+    ``'Pretrained'``, e.g. ``('model.backbone.pretrained', 'vit.pth')``."""
+    found = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            if node.get('type') == 'Pretrained' and isinstance(node.get('checkpoint'), str):
+                found.append((f'{path}.checkpoint', node['checkpoint']))
+            for key, value in node.items():
+                if key == 'pretrained' and isinstance(value, str) and \
+                        not value.endswith('.safetensors'):
+                    found.append((f'{path}.pretrained', value))
+                else:
+                    walk(value, f'{path}.{key}')
+        elif isinstance(node, (list, tuple)):
+            for index, value in enumerate(node):
+                walk(value, f'{path}.{index}')
+
+    walk(cfg.get('model'), 'model')
+    return found
+
+
+def check_config_checkpoints(cfg) -> None:
+    """:func:`check_checkpoint` for every checkpoint :func:`config_checkpoints` finds, the
+    message prefixed with the config field (``model.backbone.pretrained: refusing to load
+    checkpoint ...``), so a model's pretrained weights are refused as ``load_from`` is, before
+    anything is built."""
+    for field, path in config_checkpoints(cfg):
+        try:
+            check_checkpoint(path)
+        except (InvalidCheckpointError, UnsafeCheckpointError, FileNotFoundError) as err:
+            raise type(err)(f'{field}: {err}') from None
+
+
 # ---------------------------------------------------------------------------------------------
 # mmengine CheckpointLoader schemes, all through load_checkpoint_file.
 

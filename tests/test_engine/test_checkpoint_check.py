@@ -77,7 +77,8 @@ def test_url_checkpoint_is_refused_by_every_loader_and_nothing_runs(http_root, t
     marker = tmp_path / 'pwned'
     torch.save({'state_dict': {}, 'meta': _Evil(str(marker))}, root / 'evil.pth')
     url = f'{base}/evil.pth'
-    pattern = rf'refusing to load checkpoint {url} \(cached as .*evil\.pth\): .*GLOBAL posix\.system'
+    pattern = (rf'refusing to load checkpoint {url} \(cached as .*evil\.pth\): '
+               r'.*GLOBAL posix\.system')
     with pytest.raises(UnsafeCheckpointError, match=pattern):
         check_checkpoint(url)
     with pytest.raises(UnsafeCheckpointError, match=pattern):  # load_from, --resume
@@ -171,3 +172,19 @@ def test_empty_random_and_truncated_files_are_named(tmp_path):
             check_checkpoint(str(path))
         assert 'could run code' not in str(info.value)
         assert 'weights_only=False' not in str(info.value)
+
+
+def test_config_checkpoints_are_found_and_named():
+    from mmengine.config import Config
+
+    from mmase.engine import check_config_checkpoints
+    from mmase.engine.checkpoint_check import config_checkpoints
+    cfg = Config(dict(model=dict(
+        backbone=dict(pretrained='vit.pth'),
+        decode_heads=dict(semseg=dict(init_cfg=dict(type='Pretrained', checkpoint='h.pth'))),
+        neck=dict(pretrained='w.safetensors'))))
+    assert config_checkpoints(cfg) == [('model.backbone.pretrained', 'vit.pth'),
+                                       ('model.decode_heads.semseg.init_cfg.checkpoint', 'h.pth')]
+    with pytest.raises(FileNotFoundError,
+                       match=r'^model\.backbone\.pretrained: checkpoint vit\.pth does not exist'):
+        check_config_checkpoints(cfg)

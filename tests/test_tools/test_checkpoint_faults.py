@@ -73,6 +73,9 @@ def results(served, toy_run, tmp_path_factory):
                                            '--cfg-options'] + TINY + [
                                                f'load_from={base}/evil.pth']),
         test_url_evil=test('test_url_evil', f'{base}/evil.pth'),
+        train_pretrained_evil=('tools/train.py', [
+            TOY_CONFIG, '--work-dir', str(work / 'train_pretrained'), '--cfg-options'] + TINY + [
+            f'model.backbone.pretrained={root / "evil.pth"}']),
         test_empty=test('test_empty', tmp / 'empty.pth'),
         test_noise=test('test_noise', tmp / 'noise.pth'),
         test_mismatch=test('test_mismatch', toy_run.checkpoint, options=DEEPER),
@@ -97,6 +100,17 @@ def test_crafted_url_checkpoint_is_refused_and_nothing_runs(results):
                          r'\S+evil\.pth\): .*GLOBAL posix\.system', message), message
     assert not marker.exists()
     assert not (work / 'train_url').exists() and not (work / 'test_url_evil').exists()
+
+
+def test_crafted_pretrained_file_gets_the_same_refusal(results):
+    """model.backbone.pretrained: today torch's own message, which suggests weights_only=False."""
+    outcome, marker, work, _ = results
+    error_type, message = outcome['train_pretrained_evil']
+    assert error_type == 'UnsafeCheckpointError', outcome['train_pretrained_evil']
+    assert re.match(r'model\.backbone\.pretrained: refusing to load checkpoint \S+/evil\.pth: '
+                    r'.*GLOBAL posix\.system', message), message
+    assert 'will likely succeed' not in message and 'never with weights_only=False' in message
+    assert not marker.exists() and not (work / 'train_pretrained').exists()
 
 
 def test_url_checkpoint_evaluates_as_the_file(results, toy_run):

@@ -10,8 +10,8 @@ import os.path as osp
 import pickle
 
 import pytest
-from tool_helpers import (ROOT, TINY, TOY_CONFIG, free_port, run, tool_env, toy_ids,
-                          work_dir_files, write_split)
+from tool_helpers import (ROOT, TINY, TOY_CONFIG, TOY_DATA, free_port, run, tool_env,
+                          toy_ids, work_dir_files, write_split)
 
 # Measured |2 processes - 1 process| after 4 iterations in this file's setting (torch 2.14, CPU):
 # semseg mIoU 0.07, human_parts mIoU 0.08 (0.90 with an earlier version of the model), sal maxF
@@ -191,6 +191,7 @@ def test_dist_test_evaluates_every_sample_once(runs, tmp_path):
     cwd = tmp_path / 'cwd'
     cwd.mkdir()
     options = [o for o in runs['options'] if not o.startswith('test_evaluator.collect_dir=')]
+    options.append(f'test_dataloader.dataset.data_root={TOY_DATA}')  # the config's is relative
     run(['bash', osp.join(ROOT, 'tools', 'dist_test.sh'), runs['config'], checkpoint, '2',
          '--work-dir', str(tmp_path), '--out', out_pkl, '--cfg-options'] + options,
         env=tool_env(PORT=free_port(), PYTHONPATH=runs['tmp'], WRITE_AUDIT_TAG='test'), cwd=cwd)
