@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.runner import IterBasedTrainLoop
 
 from mmase.engine.hooks import ExpertActivationHook
 from mmase.engine.hooks.expert_activation_hook import merge_rank_stats
@@ -115,9 +116,13 @@ def test_errors(tmp_path):
     with pytest.raises(ValueError, match=r"needs a routed backbone.*model.backbone.type="
                        r"'FakeBackbone'"):
         ExpertActivationHook().before_train(runner)
-    runner = fake_runner(tmp_path, loop=SimpleNamespace(_max_iters=10))
-    with pytest.raises(ValueError, match="records per epoch: train_cfg.type='IterBasedTrainLoop'"):
-        ExpertActivationHook().before_train(runner)
+    iter_loop = IterBasedTrainLoop.__new__(IterBasedTrainLoop)
+    iter_loop._max_epochs = 1  # as IterBasedTrainLoop sets it "for compatibility"
+    for loop in (iter_loop, SimpleNamespace(_max_iters=10)):
+        runner = fake_runner(tmp_path, loop=loop)
+        with pytest.raises(ValueError,
+                           match="records per epoch: train_cfg.type='IterBasedTrainLoop'"):
+            ExpertActivationHook().before_train(runner)
     with pytest.raises(ValueError, match='epochs must be 1-based'):
         ExpertActivationHook(epochs=[0, 1])
     with pytest.raises(ValueError, match='out_file must be a file name'):

@@ -258,7 +258,8 @@ def test_delta_m_tool_agrees_with_the_evaluator(toy_run, capsys):
     reference = Config.fromfile(
         osp.join(ROOT, 'configs', '_base_', 'stl_reference', 'toy_pascal_mt.py')).stl_reference
     load_tool('delta_m').main([toy_run.work_dir, '--stl'] +
-                              [f'{task}={value}' for task, value in reference.items()])
+                              [f'{task}={value}' for task, value in reference.items()]
+                              + ['--order'] + list(reference))  # the columns zipped below
     out = capsys.readouterr().out
     (row, ) = [line for line in out.splitlines() if line.startswith(f'| {toy_run.work_dir} ')]
     cells = [cell.strip() for cell in row.strip('|').split('|')][1:]

@@ -8,6 +8,7 @@ from typing import Dict, List, Optional, Sequence
 from mmengine.dist import all_gather_object, get_world_size, is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from mmengine.runner import IterBasedTrainLoop
 from mmseg.registry import HOOKS
 
 from .save_metrics_hook import write_json_atomic
@@ -149,7 +150,8 @@ class ExpertActivationHook(Hook):
     def before_train(self, runner) -> None:
         """Check the loop and the backbone; keep the epochs a resumed run already trained."""
         loop = runner.train_loop
-        if not getattr(loop, '_max_epochs', None) or not getattr(loop, 'by_epoch', True):
+        # IterBasedTrainLoop has a _max_epochs of 1 "for compatibility": not an epoch clock
+        if isinstance(loop, IterBasedTrainLoop) or not getattr(loop, '_max_epochs', None):
             raise ValueError(f"ExpertActivationHook records per epoch: train_cfg.type="
                              f"{runner.cfg.get('train_cfg', {}).get('type')!r} has no epochs; "
                              f"use 'EpochBasedTrainLoop'")
