@@ -2,20 +2,5 @@
 # (no expert, no router, no task embedding: the backbone runs once per batch for all tasks).
 # ASE protocol (224x224, 40 epochs, ImageNet-pretrained ViT-S/16, Δm against the published
 # ResNet-18 STL row of Table 1): Li et al., arXiv 2510.00570.
-_base_ = [
-    '../_base_/models/ase_vit-s_pascal_mt_224.py',
-    '../_base_/datasets/pascal_context_mt_224x224.py',
-    '../_base_/stl_reference/pascal_mt_resnet18_ase.py',
-    '../_base_/default_runtime_epoch.py',
-    '../_base_/schedules/schedule_40e.py',
-]
-tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
-model = dict(
-    tasks=tasks,
-    backbone=dict(tasks=tasks, adapter=None, task_embedding=False))
-train_dataloader = dict(dataset=dict(tasks=tasks))
-val_dataloader = dict(dataset=dict(tasks=tasks))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='astmt',
-                     stl_reference={{_base_.stl_reference}})
-test_evaluator = val_evaluator
+_base_ = ['../_base_/ase_protocol/table1_vit-s.py']
+model = dict(backbone=dict(adapter=None, task_embedding=False))

@@ -2,13 +2,7 @@
 # plain LoRA r=4 on qkv/proj (the MTL-ViT's backbone), its head, loss weight and schedule. Its
 # metric goes into configs/_base_/stl_reference/pascal_mt_vit-b16_ase-ablation.py.
 # ASE protocol of the ablations (Sec. 4): 224x224, 40 epochs, ViT-B/16.
-_base_ = [
-    '../../_base_/models/ase_vit-b_pascal_mt_224.py',
-    '../../_base_/datasets/pascal_context_mt_224x224.py',
-    '../../_base_/stl_reference/pascal_mt_vit-b16_ase-ablation.py',
-    '../../_base_/default_runtime_epoch.py',
-    '../../_base_/schedules/schedule_40e.py',
-]
+_base_ = ['../../_base_/ase_protocol/ablation_vit-b.py']
 tasks = ('semseg', )
 model = dict(
     tasks=tasks,
@@ -18,7 +12,5 @@ model = dict(
 train_dataloader = dict(dataset=dict(tasks=tasks))
 val_dataloader = dict(dataset=dict(tasks=tasks))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='astmt',
-                     main_metrics={{_base_.main_metrics}},
-                     stl_reference={{_base_.stl_reference}})
+val_evaluator = dict(tasks=tasks)
 test_evaluator = val_evaluator
