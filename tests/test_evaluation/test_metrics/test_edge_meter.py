@@ -68,8 +68,8 @@ def test_one_to_one():
     assert record['predicted'][0] == 12 and record['matched'][0] == 6
     # P = 1/2, R = 1 (an "any pixel within the tolerance" count would give P = 1)
     assert meter.compute([record])['odsF'] == pytest.approx(200 / 3)
-    # one ground-truth pixel, a predicted 3x3 square around it (thinned to its centre... or not):
-    # at most one pair whatever the prediction
+    # one ground-truth pixel and a predicted 3x3 square around it: one pair at most, however the
+    # square thins
     single = np.zeros((8, 8), int)
     single[4, 4] = 1
     square = np.zeros((8, 8))
