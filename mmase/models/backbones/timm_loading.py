@@ -13,8 +13,9 @@ CLASSIFIER_PREFIXES = ('head.', 'head_drop.')
 
 
 def read_state_dict(path: str) -> dict:
-    """Read a ``.pth``/``.pt`` (``weights_only=True``) or ``.safetensors`` state dict, unwrapping
-    a ``state_dict`` / ``model`` key.
+    """Read a ``.pth``/``.pt`` (through mmase's allowlisted ``weights_only=True`` reader, which
+    names the file and the problem when it refuses one) or ``.safetensors`` state dict,
+    unwrapping a ``state_dict`` / ``model`` key.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -25,8 +26,9 @@ def read_state_dict(path: str) -> dict:
     if path.endswith('.safetensors'):
         from safetensors.torch import load_file
         state = load_file(path, device='cpu')
-    else:
-        state = torch.load(path, map_location='cpu', weights_only=True)
+    else:  # the allowlisted weights_only reader of every checkpoint mmase loads
+        from mmase.engine.checkpoint_check import load_checkpoint_file
+        state = load_checkpoint_file(path, map_location='cpu')
     for key in ('state_dict', 'model'):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

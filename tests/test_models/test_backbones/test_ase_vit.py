@@ -123,7 +123,7 @@ def test_final_norm_off_gives_the_raw_block_output(timm_checkpoint):
                                    reference.forward_features(x)[:, 1:], rtol=0, atol=1e-5)
 
 
-def test_pretrained_errors(tmp_path, timm_checkpoint):
+def test_pretrained_errors(tmp_path, timm_checkpoint, capsys):
     missing = str(tmp_path / 'nowhere.pth')
     with pytest.raises(FileNotFoundError, match='nowhere.pth'):
         tiny_vit(pretrained=missing)
@@ -142,6 +142,21 @@ def test_pretrained_errors(tmp_path, timm_checkpoint):
     torch.save(odd, tmp_path / 'odd.pth')
     with pytest.raises(ValueError, match='not 1 class token \\+ a square grid'):
         tiny_vit(pretrained=str(tmp_path / 'odd.pth'))
+    # the allowlisted reader of every checkpoint: damaged files and code-running pickles are
+    # refused naming the file, never loaded with weights_only=False
+    (tmp_path / 'empty.pth').write_bytes(b'')
+    with pytest.raises(ValueError, match='empty.pth.*the file is empty'):
+        tiny_vit(pretrained=str(tmp_path / 'empty.pth'))
+
+    class RunsCode:
+        def __reduce__(self):
+            return (print, ('pickle ran code', ))
+
+    torch.save({'pos_embed': RunsCode()}, tmp_path / 'evil.pth')
+    with pytest.raises(Exception, match='evil.pth') as info:
+        tiny_vit(pretrained=str(tmp_path / 'evil.pth'))
+    assert str(info.value).startswith('refusing to') and 'never with' in str(info.value)
+    assert 'pickle ran code' not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize('placement', ['ffn', 'linear'])
