@@ -12,7 +12,7 @@ import mmase  # noqa: E402,F401
 from mmase.engine import check_checkpoint, check_config_checkpoints  # noqa: E402
 from mmase.engine.config_check import check_config, check_output_dirs  # noqa: E402
 from mmase.engine.strict_loading import require_matching_checkpoint  # noqa: E402
-from mmase.utils import close_distributed, configure_device, default_collect_dirs  # noqa: E402
+from mmase.utils import configure_device, default_collect_dirs, exit_distributed_rank  # noqa: E402
 
 
 def parse_args():
@@ -100,7 +100,7 @@ def main():
     if not args.allow_partial_checkpoint:
         require_matching_checkpoint(runner)
     runner.test()
-    close_distributed()  # explicit teardown: no abort of a rank at interpreter exit
+    exit_distributed_rank()  # explicit teardown: no abort of a rank at interpreter exit
 
 
 if __name__ == '__main__':

@@ -1,3 +1,3 @@
-from .launch import close_distributed, configure_device, default_collect_dirs
+from .launch import close_distributed, configure_device, default_collect_dirs, exit_distributed_rank
 
-__all__ = ['close_distributed', 'configure_device', 'default_collect_dirs']
+__all__ = ['close_distributed', 'configure_device', 'default_collect_dirs', 'exit_distributed_rank']
