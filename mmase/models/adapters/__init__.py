@@ -4,7 +4,7 @@ from .fgmoe import FGMoE, check_fgmoe_args
 from .inject import wrap_linears, wrap_modules
 from .lora import LoRALinear
 from .moe_lora import (GATING_MODES, LoRAExperts, MoELoRALinear, check_int_arg,
-                       check_moe_lora_args)
+                       check_moe_lora_args, has_router)
 from .moe_lora_ffn import MoELoRAFFN
 from .routers import (RoutingBookkeeping, TaskRouter, check_task_index, load_balance_loss,
                       moe_gates, select_gates, task_expert_mutual_information)
@@ -14,6 +14,6 @@ __all__ = [
     'FGMoE', 'GATING_MODES', 'LoRAExperts', 'LoRALinear', 'MoELoRAFFN', 'MoELoRALinear',
     'RoutingBookkeeping', 'TASK_MOE_GATE_NORMS', 'TASK_MOE_GATINGS', 'TaskMoE', 'TaskRouter',
     'check_fgmoe_args', 'check_int_arg', 'check_moe_lora_args', 'check_task_index',
-    'check_task_moe_args', 'load_balance_loss', 'moe_gates', 'select_gates',
+    'check_task_moe_args', 'has_router', 'load_balance_loss', 'moe_gates', 'select_gates',
     'task_expert_mutual_information', 'wrap_linears', 'wrap_modules'
 ]

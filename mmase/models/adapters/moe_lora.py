@@ -58,6 +58,13 @@ def check_int_arg(name: str, value, low: int, prefix: str = '') -> None:
         raise ValueError(f'{prefix}{name}={value} must be >= {low}')
 
 
+def has_router(num_experts: int, num_shared: int, shared_gating: str) -> bool:
+    """Whether ``(N/k/S/r)`` experts need a router: not with one sparse expert and no adaptively
+    gated shared expert (e.g. plain LoRA ``1/1/0/r``), whose gates are the constant 1."""
+    return not (num_experts - num_shared == 1
+                and (num_shared == 0 or shared_gating == 'fixed'))
+
+
 def check_moe_lora_args(num_experts: int, top_k: int, num_shared: int, rank: int,
                         shared_gating: str, alpha: Optional[float] = None,
                         prefix: str = '', active_experts: Optional[int] = None) -> None:
@@ -300,9 +307,8 @@ class LoRAExperts(RoutingBookkeeping, nn.Module):
         # sparse experts come first, then the shared ones.
         self.lora_A = nn.Parameter(torch.empty(num_experts * rank, in_features, **factory))
         self.lora_B = nn.Parameter(torch.empty(out_features, num_experts * rank, **factory))
-        constant_gates = self.num_sparse == 1 and (num_shared == 0 or shared_gating == 'fixed')
-        self.router = None if constant_gates else TaskRouter(in_features, num_experts,
-                                                             num_tasks).to(**factory)
+        self.router = TaskRouter(in_features, num_experts, num_tasks).to(**factory) if \
+            has_router(num_experts, num_shared, shared_gating) else None
         if mutual_information and self.router is None:
             raise ValueError('mutual_information needs a router, but these gates are '
                              'constant (one sparse expert, no adaptively gated shared expert)')

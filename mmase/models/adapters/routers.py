@@ -263,6 +263,15 @@ class RoutingBookkeeping:
             return None
         return task.repeat_interleave(num_tokens // batch_size)
 
+    @classmethod
+    def _dense_token_groups(cls, task: TaskIndex, batch_size: int, num_tokens: int,
+                            device: torch.device) -> torch.Tensor:
+        """``(M,)`` task index of every flattened token, also for one int task."""
+        group = cls._token_groups(task, batch_size, num_tokens)
+        if group is None:
+            group = torch.full((num_tokens, ), task, dtype=torch.long, device=device)
+        return group
+
     def _after_routing(self, logits: torch.Tensor, top_idx: Optional[torch.Tensor],
                        num_sparse: int, num_gated: int, task: TaskIndex, batch_size: int,
                        **masses: torch.Tensor) -> None:
@@ -325,10 +334,7 @@ class RoutingBookkeeping:
                                 batch_size: int) -> None:
         """Accumulate each task's summed routing probabilities ``softmax(logits)`` ``(M, E)``."""
         probs = torch.softmax(logits.to(_gate_dtype(logits)), -1)
-        group = self._token_groups(task, batch_size, logits.shape[0])
-        if group is None:
-            group = torch.full((logits.shape[0], ), task, dtype=torch.long,
-                               device=logits.device)
+        group = self._dense_token_groups(task, batch_size, logits.shape[0], logits.device)
         prob_sum = probs.new_zeros(self.num_tasks, probs.shape[1]).index_add(0, group, probs)
         tokens = torch.bincount(group, minlength=self.num_tasks).to(probs.dtype)
         if self._mi_sum is None:
@@ -367,9 +373,7 @@ class RoutingBookkeeping:
             **masses (Tensor): ``name -> (M,)`` per-token values (e.g. total gate weight of
                 the shared experts); :meth:`routing_stats` reports their mean per task.
         """
-        group = self._token_groups(task, batch_size, num_tokens)
-        if group is None:
-            group = torch.full((num_tokens, ), task, dtype=torch.long, device=device)
+        group = self._dense_token_groups(task, batch_size, num_tokens, device)
         if self._stats is None:
             self._stats = dict(
                 counts=torch.zeros(self.num_tasks, num_experts, dtype=torch.float64,

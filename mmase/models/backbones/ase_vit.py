@@ -37,8 +37,8 @@ from mmseg.registry import MODELS
 from timm.layers import trunc_normal_
 
 from mmase.tasks import check_tasks
-from ..adapters import (LoRAExperts, MoELoRAFFN, MoELoRALinear, check_int_arg,
-                        check_moe_lora_args, wrap_linears, wrap_modules)
+from ..adapters import (LoRAExperts, MoELoRAFFN, MoELoRALinear, check_moe_lora_args,
+                        has_router, wrap_linears, wrap_modules)
 from .multitask_pass import MULTITASK_MODES, MultiTaskPassMixin
 from .timm_loading import load_timm_vit
 from .vit_layers import Block, PatchEmbed, parse_arch, resize_pos_embed, to_2tuple
@@ -364,12 +364,11 @@ class ASEViT(MultiTaskPassMixin, BaseModule):
                 LINEAR_PLACEMENT_TARGETS if cfg['targets'] is None else cfg['targets'],
                 'adapter.targets')
         cfg['blocks'] = self._parse_blocks(cfg['blocks'], 'adapter.blocks')
-        constant_gates = (cfg['num_experts'] - cfg['num_shared'] == 1
-                          and (cfg['num_shared'] == 0 or cfg['shared_gating'] == 'fixed'))
+        routed = has_router(cfg['num_experts'], cfg['num_shared'], cfg['shared_gating'])
         for key in ('load_balance_weight', 'mi_loss_weight'):
             weight = cfg[key]
             self._check_weight(weight, f'adapter.{key}')
-            if weight > 0 and constant_gates:
+            if weight > 0 and not routed:
                 raise ValueError(f"adapter.{key}={weight} needs a router, but with "
                                  f"num_experts={cfg['num_experts']}, "
                                  f"num_shared={cfg['num_shared']} and shared_gating="
@@ -381,11 +380,8 @@ class ASEViT(MultiTaskPassMixin, BaseModule):
         if lora is None:
             return None
         cfg = self._check_keys(lora, LORA_DEFAULTS, 'lora')
-        check_int_arg('rank', cfg['rank'], 1, 'lora.')
-        alpha = cfg['alpha']
-        if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float))
-                                  or alpha <= 0):
-            raise ValueError(f'lora.alpha={alpha!r} must be a positive number (or None)')
+        # plain LoRA is the 1/1/0/r expert configuration: the same checks name lora.rank/alpha
+        check_moe_lora_args(1, 1, 0, cfg['rank'], 'none', cfg['alpha'], prefix='lora.')
         cfg['targets'] = self._parse_targets(cfg['targets'], 'lora.targets')
         cfg['blocks'] = self._parse_blocks(cfg['blocks'], 'lora.blocks')
         return cfg
