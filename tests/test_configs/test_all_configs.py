@@ -10,6 +10,7 @@ The metrics the evaluator saved (``metrics_val_iter_1.json``) must hold every ta
 and Δm exactly when the config gives an STL reference.
 """
 import glob
+import importlib.util
 import json
 import math
 import os
@@ -108,8 +109,8 @@ def _mlp_ratio(backbone: dict) -> float:
     return hidden / TINY_ARCH['embed_dims']
 
 
-def _shrink_backbone(backbone: dict) -> int:
-    """Tiny ViT in place; returns the number of feature maps it outputs."""
+def _shrink_vit(backbone: dict) -> list:
+    """Tiny ViT in place; returns the channel width of each feature map it outputs."""
     old_layers = _num_layers(backbone)
     new_layers = TINY_ARCH['num_layers']
     if 'arch' in backbone:
@@ -130,19 +131,45 @@ def _shrink_backbone(backbone: dict) -> int:
             node['blocks'] = _remap_blocks(node['blocks'], old_layers, new_layers)
 
     _walk(backbone, remap)
-    return num_out
+    return [TINY_ARCH['embed_dims']] * num_out
 
 
-def _shrink_head(head: dict, num_out: int, channels: int) -> None:
-    """A decode head reading ``num_out`` maps of ``channels`` channels, ``HEAD_CHANNELS`` wide."""
+#: Backbone ``type`` -> function shrinking that backbone config in place and returning the
+#: channel width of each feature map it outputs (see :func:`shrink_backbone`). The ViTs are
+#: the default; another family (Swin, MiT, a wrapper around them, ...) brings its own in a
+#: ``shrink_<family>.py`` module beside this file, whose ``register(shrinkers, shrink_backbone)``
+#: adds entries (``shrink_backbone`` lets a wrapper shrink the backbone it holds), so adding a
+#: family touches no shared code.
+BACKBONE_SHRINKERS = {}
+
+
+def shrink_backbone(backbone: dict) -> list:
+    """Shrink ``backbone`` in place with its family's shrinker; channel width per output."""
+    return BACKBONE_SHRINKERS.get(backbone.get('type'), _shrink_vit)(backbone)
+
+
+def _load_family_shrinkers() -> None:
+    for path in sorted(glob.glob(osp.join(osp.dirname(osp.abspath(__file__)), 'shrink_*.py'))):
+        name = osp.splitext(osp.basename(path))[0]
+        spec = importlib.util.spec_from_file_location(f'mmase_tests_{name}', path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.register(BACKBONE_SHRINKERS, shrink_backbone)
+
+
+_load_family_shrinkers()
+
+
+def _shrink_head(head: dict, channels: list) -> None:
+    """A decode head reading the maps of widths ``channels``, ``HEAD_CHANNELS`` wide."""
     if 'in_channels' not in head:
         return
     if isinstance(head['in_channels'], (list, tuple)):
-        head['in_channels'] = [channels] * num_out
-        head['in_index'] = list(range(num_out))
+        head['in_channels'] = list(channels)
+        head['in_index'] = list(range(len(channels)))
     else:
-        head['in_channels'] = channels
-        head['in_index'] = num_out - 1
+        head['in_channels'] = channels[-1]
+        head['in_index'] = len(channels) - 1
     if 'channels' in head:
         head['channels'] = HEAD_CHANNELS
 
@@ -180,7 +207,7 @@ def shrink_config(cfg: Config, work_dir: str) -> Config:
             node['init_cfg'] = None
 
     _walk(model, no_pretrained)
-    num_out = _shrink_backbone(model.backbone)
+    channels = shrink_backbone(model.backbone)
     heads = []
     for key in ('decode_heads', 'decode_head', 'auxiliary_head'):
         value = model.get(key)
@@ -192,7 +219,7 @@ def shrink_config(cfg: Config, work_dir: str) -> Config:
             heads.extend(value)
     assert heads, 'shrink: the model has no decode head'
     for head in heads:
-        _shrink_head(head, num_out, TINY_ARCH['embed_dims'])
+        _shrink_head(head, channels)
     if model.get('data_preprocessor', {}).get('size') is not None:
         model.data_preprocessor.size = TINY_CROP
 
@@ -271,8 +298,8 @@ def test_shrink_remaps_blocks_and_heads():
     backbone = cfg.model.backbone
     assert backbone.arch == TINY_ARCH and backbone.out_indices == (0, 1)
     backbone.mlp_moe = dict(type='FGMoE', num_experts=40, blocks=(1, 3, 5, 7, 9, 11))
-    num_out = _shrink_backbone(backbone)  # a second shrink: from 2 blocks to 2 blocks
-    assert num_out == 2 and backbone.mlp_moe.blocks == (1, )
+    channels = shrink_backbone(backbone)  # a second shrink: from 2 blocks to 2 blocks
+    assert channels == [32, 32] and backbone.mlp_moe.blocks == (1, )
     assert int(32 * backbone.arch.mlp_ratio) == 960  # lcm(192, 40)
     assert backbone.adapter.blocks == (0, 1) and backbone.pretrained is None
     for head in cfg.model.decode_heads.values():

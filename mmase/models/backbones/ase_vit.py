@@ -36,7 +36,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from timm.layers import trunc_normal_
 
-from mmase.tasks import check_tasks
+from mmase.models.task_names import check_task_names
 from ..adapters import (LoRAExperts, MoELoRAFFN, MoELoRALinear, check_moe_lora_args,
                         has_router, wrap_linears, wrap_modules)
 from .multitask_pass import MULTITASK_MODES, MultiTaskPassMixin
@@ -158,7 +158,7 @@ class ASEViT(MultiTaskPassMixin, BaseModule):
         settings = parse_arch(arch)
         self.embed_dims = int(settings['embed_dims'])
         self.num_layers = int(settings['num_layers'])
-        self.tasks = check_tasks(tasks, 'tasks')
+        self.tasks = check_task_names(tasks, 'tasks')
         self.img_size = to_2tuple(img_size, 'img_size')
         if not isinstance(patch_size, int) or patch_size < 1:
             raise ValueError(f'patch_size={patch_size!r} must be a positive int')

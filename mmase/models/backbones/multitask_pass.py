@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from mmase.tasks import check_tasks
+from mmase.models.task_names import check_task_names
 
 MULTITASK_MODES = ('batched', 'sequential')
 
@@ -63,7 +63,7 @@ class MultiTaskPassMixin:
         Returns:
             dict[str, tuple[Tensor]]: task -> maps as :meth:`forward`.
         """
-        tasks = self.tasks if tasks is None else check_tasks(tasks, 'tasks', self.tasks)
+        tasks = self.tasks if tasks is None else check_task_names(tasks, 'tasks', self.tasks)
         if self.task_agnostic:
             x, grid = self._embed(inputs)
             if self.training:
