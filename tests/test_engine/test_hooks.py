@@ -87,3 +87,17 @@ def test_progress_bar_counts_test_batches():
     hook.before_val_epoch(runner)  # val=False: no bar during validation
     hook.after_val_iter(runner, 0)
     assert hook._bar is None
+
+
+def test_save_metrics_hook_names_epoch_runs_by_epoch(tmp_path):
+    # mmengine's loops carry no ``by_epoch`` flag: the epoch loop is told apart by its type
+    from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
+    hook = SaveMetricsHook()
+    epoch_loop = EpochBasedTrainLoop.__new__(EpochBasedTrainLoop)
+    runner = SimpleNamespace(work_dir=str(tmp_path), iter=120, epoch=5, _train_loop=epoch_loop)
+    hook.after_val_epoch(runner, {'semseg/mIoU': 1.0})
+    iter_loop = IterBasedTrainLoop.__new__(IterBasedTrainLoop)
+    runner = SimpleNamespace(work_dir=str(tmp_path), iter=120, epoch=0, _train_loop=iter_loop)
+    hook.after_val_epoch(runner, {'semseg/mIoU': 2.0})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['metrics_val_epoch_5.json',
+                                                          'metrics_val_iter_120.json']

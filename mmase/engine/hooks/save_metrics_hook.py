@@ -7,6 +7,7 @@ from typing import Dict, Optional
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
+from mmengine.runner import EpochBasedTrainLoop
 from mmseg.registry import HOOKS
 
 from ..atomic_local_backend import write_atomic
@@ -48,19 +49,25 @@ class SaveMetricsHook(Hook):
         self._pending_checked = False
 
     @staticmethod
-    def _step_name(runner) -> str:
-        by_epoch = getattr(runner.train_loop, 'by_epoch', False) if runner._train_loop else False
+    def _by_epoch(loop) -> bool:
+        """Whether ``loop`` counts epochs (mmengine's loops carry no ``by_epoch`` flag)."""
+        return isinstance(loop, EpochBasedTrainLoop)
+
+    @classmethod
+    def _step_name(cls, runner) -> str:
+        # the built loop only: reading ``runner.train_loop`` would build one in a val-only run
+        by_epoch = cls._by_epoch(getattr(runner, '_train_loop', None))
         return f'epoch_{runner.epoch}' if by_epoch else f'iter_{runner.iter}'
 
-    @staticmethod
-    def _is_validation_step(runner) -> bool:
+    @classmethod
+    def _is_validation_step(cls, runner) -> bool:
         """Whether the train loop validates at the step the run is at now (``runner.iter`` /
         ``runner.epoch``), as mmengine's ``IterBasedTrainLoop`` / ``EpochBasedTrainLoop``
         decide it."""
         loop = runner.train_loop
         if runner.val_loop is None or not hasattr(loop, 'val_interval'):
             return False
-        by_epoch = getattr(loop, 'by_epoch', False)
+        by_epoch = cls._by_epoch(loop)
         step = runner.epoch if by_epoch else runner.iter
         last = loop.max_epochs if by_epoch else loop.max_iters
         return step > 0 and step >= loop.val_begin and (step % loop.val_interval == 0
