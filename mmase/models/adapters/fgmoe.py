@@ -40,7 +40,9 @@ tokens), 2.9 vs 3.8 s (d=384, 1025 tokens; the plain MLP takes 2.0 s there).
 
 Trainable: the intra-task slices and the routers; the global expert is the pretrained MLP and
 is frozen (as an adapter's base layer). Its linears keep their names (``fc1``, ``fc2``), so a
-backbone can unfreeze them by name.
+backbone can unfreeze them by name. ``train_global_expert=True`` (*ours*) trains the global
+expert too: for an MLP that is not pretrained, e.g. a block of the multi-task decoder
+(:class:`~mmase.models.decoders.FGMoEDecoder`), where nothing pretrained is there to keep.
 
 The module knows nothing of ViTs or task names: it sees a tensor and a task index.
 """
@@ -104,6 +106,9 @@ class FGMoE(RoutingBookkeeping, nn.Module):
             kept. Default: True.
         task_specific_experts (bool): One set of slices per task (True) or one set shared by
             all tasks, the routers staying per task (False). Default: True.
+        train_global_expert (bool): Train the global expert's ``fc1``/``fc2`` (True; for an
+            MLP that is not pretrained) or freeze them (False, the pretrained MLP). Needs
+            ``global_expert=True``. Default: False.
         load_balance (bool): In training mode, accumulate the Switch load-balancing loss of the
             routed slices per task (:meth:`pop_load_balance`). Default: False.
         mutual_information (bool): In training mode, accumulate Mod-Squad's task-expert
@@ -128,18 +133,19 @@ class FGMoE(RoutingBookkeeping, nn.Module):
     #: Configuration keys (besides the MLP, ``num_tasks`` and the bookkeeping flags) and
     #: their defaults, as the backbone's ``mlp_moe`` dict takes them.
     CONFIG_DEFAULTS = dict(num_experts=16, top_k=6, num_shared=2, global_expert=True,
-                           task_specific_experts=True)
+                           task_specific_experts=True, train_global_expert=False)
 
     def __init__(self, fc1: nn.Linear, fc2: nn.Linear, act: Optional[nn.Module] = None,
                  num_tasks: int = 1, num_experts: int = 16, top_k: int = 6, num_shared: int = 2,
                  global_expert: bool = True, task_specific_experts: bool = True,
-                 load_balance: bool = False, mutual_information: bool = False,
+                 train_global_expert: bool = False, load_balance: bool = False, mutual_information: bool = False,
                  record_routing: bool = False):
         super().__init__()
         check_mlp_linears(fc1, fc2, 'FGMoE')
         self.check_config(fc1.out_features, num_experts=num_experts, top_k=top_k,
                           num_shared=num_shared, global_expert=global_expert,
-                          task_specific_experts=task_specific_experts)
+                          task_specific_experts=task_specific_experts,
+                          train_global_expert=train_global_expert)
         check_int_arg('num_tasks', num_tasks, 1)
         self.in_features = fc1.in_features
         self.hidden_features = fc1.out_features
@@ -152,6 +158,7 @@ class FGMoE(RoutingBookkeeping, nn.Module):
         self.slice_size = self.hidden_features // num_experts
         self.global_expert = global_expert
         self.task_specific_experts = task_specific_experts
+        self.train_global_expert = train_global_expert
         self.load_balance = load_balance
         self.mutual_information = mutual_information
         self.record_routing = record_routing
@@ -162,10 +169,10 @@ class FGMoE(RoutingBookkeeping, nn.Module):
         (self.expert_fc1_weight, self.expert_fc1_bias, self.expert_fc2_weight,
          self.expert_fc2_bias) = stack_mlp_copies(fc1, fc2, copies)
         self.act = nn.GELU() if act is None else act
-        if global_expert:  # the pretrained MLP, shared by all tasks, frozen
+        if global_expert:  # the MLP, shared by all tasks; frozen when pretrained
             self.fc1, self.fc2 = fc1, fc2
             for param in (*fc1.parameters(), *fc2.parameters()):
-                param.requires_grad_(False)
+                param.requires_grad_(train_global_expert)
         factory = dict(device=fc1.weight.device, dtype=fc1.weight.dtype)
         self.router = TaskRouter(self.in_features, self.num_routed + int(global_expert),
                                  num_tasks).to(**factory)
@@ -173,12 +180,17 @@ class FGMoE(RoutingBookkeeping, nn.Module):
 
     @classmethod
     def check_config(cls, hidden_features: int, prefix: str = '', **cfg) -> None:
-        """Validate the :attr:`CONFIG_DEFAULTS` keys in ``cfg`` (all must be given)."""
+        """Validate the :attr:`CONFIG_DEFAULTS` keys in ``cfg`` (all must be given, but
+        ``train_global_expert``, False when missing)."""
         check_fgmoe_args(hidden_features, cfg['num_experts'], cfg['top_k'], cfg['num_shared'],
                          prefix)
-        for name in ('global_expert', 'task_specific_experts'):
+        cfg = dict(dict(train_global_expert=False), **cfg)
+        for name in ('global_expert', 'task_specific_experts', 'train_global_expert'):
             if not isinstance(cfg[name], bool):
                 raise TypeError(f'{prefix}{name} must be True or False, got {cfg[name]!r}')
+        if cfg['train_global_expert'] and not cfg['global_expert']:
+            raise ValueError(f'{prefix}train_global_expert=True needs a global expert to '
+                             f'train, but {prefix}global_expert=False')
 
     # ----------------------------------------------------------------------------------------
     def _slices(self, x: torch.Tensor, gates: torch.Tensor, index: int) -> torch.Tensor:
@@ -249,4 +261,5 @@ class FGMoE(RoutingBookkeeping, nn.Module):
                 f'num_experts={self.num_experts} (slices of {self.slice_size}), '
                 f'top_k={self.top_k}, num_shared={self.num_shared}, '
                 f'global_expert={self.global_expert}, '
-                f'task_specific_experts={self.task_specific_experts}')
+                f'task_specific_experts={self.task_specific_experts}, '
+                f'train_global_expert={self.train_global_expert}')

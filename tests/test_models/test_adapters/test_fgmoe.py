@@ -246,3 +246,38 @@ def test_mlp_errors_and_task_check():
     module = FGMoE(*mlp_pair(), num_tasks=2, num_experts=4, top_k=1)
     with pytest.raises(IndexError, match='task index 2 out of range for 2'):
         module(torch.randn(1, 3, 8), 2)
+
+
+# ----------------------------------------------------------------------------------------------
+# a trainable global expert (an MLP that is not pretrained, e.g. in the multi-task decoder)
+def test_trainable_global_expert_gets_gradient_and_keeps_the_function():
+    fc1, fc2 = mlp_pair()
+    frozen = FGMoE(*mlp_pair(), num_tasks=2, num_experts=4, top_k=2, num_shared=1)
+    module = FGMoE(fc1, fc2, num_tasks=2, num_experts=4, top_k=2, num_shared=1,
+                   train_global_expert=True)
+    module.router.load_state_dict(frozen.router.state_dict())
+    x = torch.randn(2, 5, 8)
+    index = torch.tensor([1, 0])
+    # same weights, same function: only requires_grad differs
+    torch.testing.assert_close(module(x, index), frozen(x, index), rtol=0, atol=0)
+    trainable = {n for n, p in module.named_parameters() if p.requires_grad}
+    assert trainable == {'expert_fc1_weight', 'expert_fc1_bias', 'expert_fc2_weight',
+                         'expert_fc2_bias', 'router.weight', 'fc1.weight', 'fc1.bias',
+                         'fc2.weight', 'fc2.bias'}
+    module(x, index).square().sum().backward()
+    for param in (fc1.weight, fc1.bias, fc2.weight, fc2.bias):
+        assert param.grad is not None and torch.count_nonzero(param.grad) > 0
+    assert 'train_global_expert=True' in repr(module)
+
+
+def test_trainable_global_expert_needs_a_global_expert():
+    with pytest.raises(ValueError, match='mlp_moe.train_global_expert=True needs a global '
+                       'expert to train, but mlp_moe.global_expert=False'):
+        FGMoE.check_config(16, prefix='mlp_moe.', num_experts=4, top_k=2, num_shared=1,
+                           global_expert=False, task_specific_experts=True,
+                           train_global_expert=True)
+    with pytest.raises(TypeError, match='train_global_expert must be True or False'):
+        FGMoE(*mlp_pair(), num_experts=4, top_k=2, num_shared=1, train_global_expert=1)
+    # callers that predate the flag may leave it out
+    FGMoE.check_config(16, num_experts=4, top_k=2, num_shared=1, global_expert=True,
+                       task_specific_experts=True)
