@@ -9,10 +9,16 @@
    mmengine checkpoints carry numpy scalars/arrays and ``HistoryBuffer`` objects in their meta.
    Those few types are allow-listed with ``torch.serialization.add_safe_globals`` so mmengine
    checkpoints load under ``weights_only=True``; anything else in a pickle is still refused.
+3. Quiet imports. On mmcv-lite, ``mmcv.cnn.bricks.transformer`` warns at import that
+   ``MultiScaleDeformableAttention`` (a compiled op no mmase model uses) is missing; that module
+   is imported here once with that one warning suppressed. mmseg's ``build_loss`` deprecation
+   warning (raised by mmseg's own decode heads at every build) is filtered by its message. Other
+   warnings are left alone (docs/faq.md lists them).
 """
 import pickle
 import sys
 import types
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -128,5 +134,20 @@ def _allow_mmengine_checkpoints() -> None:
          (_history_buffer_statistic, 'builtins.getattr')])
 
 
+def _quiet_imports() -> None:
+    """Import mmcv's transformer bricks without the mmcv-lite warning; filter mmseg's
+    ``build_loss`` deprecation notice (mmseg's heads call it themselves)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention',
+                                category=UserWarning)
+        try:
+            import mmcv.cnn.bricks.transformer  # noqa: F401
+        except ImportError:  # an mmcv without the module: nothing to silence
+            pass
+    warnings.filterwarnings('ignore', message='``build_loss`` would be deprecated soon',
+                            category=UserWarning)
+
+
 _install_mmcv_ops_fallback()
 _allow_mmengine_checkpoints()
+_quiet_imports()
