@@ -42,6 +42,8 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         data_preprocessor (dict, optional): Usually ``MultiTaskDataPreProcessor``.
         align_corners (bool): ``align_corners`` of the resizes back to image size.
         init_cfg (dict, optional): Initialisation config.
+        pretrained (None): Accepted as None only (mmseg's ``init_model`` sets it); weights go in
+            ``backbone.pretrained``.
     """
 
     def __init__(self,
@@ -54,7 +56,10 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
                  test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  align_corners: bool = False,
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None,
+                 pretrained: None = None):
+        if pretrained is not None:
+            raise ValueError('model.pretrained is not used; set model.backbone.pretrained')
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.tasks = check_tasks(tasks, 'model.tasks')
         self._check_task_dict(decode_heads, 'model.decode_heads', required=True)
