@@ -175,7 +175,8 @@ class LoadMultiTaskAnnotations(BaseTransform):
         else:
             if 'tasks' not in results:
                 raise KeyError('LoadMultiTaskAnnotations: no `tasks` in the sample; set '
-                               'tasks=... here or use a multi-task dataset')
+                               'tasks=... here or use a multi-task dataset (to predict images '
+                               'without labels use mmase.apis.inference_model)')
             tasks = check_tasks(results['tasks'], 'results.tasks', available)
         shape = tuple(results['ori_shape'][:2])
         fields = results.setdefault('task_fields', [])
