@@ -441,7 +441,15 @@ class MoELoRALinear(LoRAExperts):
         for param in self.base_layer.parameters():
             param.requires_grad_(False)
 
-    def forward(self, x: torch.Tensor, task: TaskIndex) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, task: Optional[TaskIndex] = None) -> torch.Tensor:
+        """``task`` may be omitted for plain LoRA (no router: the same adapter for every
+        task), so hosts that call their linears with ``x`` only (mmseg's Swin window attention)
+        can hold one; a routed layer needs it."""
+        if task is None:
+            if self.router is not None:
+                raise TypeError('routed MoELoRALinear needs a task index (int or LongTensor '
+                                '(N,)); only plain LoRA (no router) runs without one')
+            task = 0
         return self.routed_forward(x, task, base=self.base_layer)
 
     def get_delta_weight(self) -> torch.Tensor:

@@ -14,7 +14,7 @@ submodules under their own names, so the frozen weights keep their timm names
 (``blocks.i.mlp.fc1.weight``) and pretrained checkpoints still load by name. The experts are
 ``blocks.i.mlp.experts.{lora_A, lora_B, router.weight}``.
 """
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import torch
 import torch.nn as nn
@@ -36,12 +36,22 @@ class MoELoRAFFN(nn.Module):
             None. Default: None.
         out_features (int, optional): Width of the FFN's output; read from ``ffn.fc2`` when
             None. Default: None.
+        channels_first (bool): The FFN maps ``(N, C, H, W)`` maps (a convolutional FFN such as
+            SegFormer's ``MixFFN.layers``): the experts read the input as ``(N, H*W, C)``
+            tokens and their output is laid back as ``(N, C, H, W)`` before it is added.
+            Default: False (tokens ``(N, *, C)``).
+        task_source (Callable[[], int | Tensor], optional): Where the task index comes from
+            when the host calls ``layer(x)`` without one (a wrapped mmseg backbone, whose
+            modules call their FFN with ``x`` only): e.g. a
+            :class:`~mmase.models.backbones.task_context.TaskContext`'s ``current``. Default:
+            None (the task must be passed).
         **kwargs: Expert configuration of :class:`~mmase.models.adapters.LoRAExperts`
             (``num_tasks``, ``num_experts`` = N including the shared ones, ``top_k``,
             ``num_shared``, ``rank``, ``alpha``, ``shared_gating``, ``load_balance``,
             ``mutual_information``, ``record_routing``).
 
-    Shapes: ``x`` ``(N, *, d_in)``, ``task`` int or LongTensor ``(N,)`` -> ``(N, *, d_out)``.
+    Shapes: ``x`` ``(N, *, d_in)`` (``(N, d_in, H, W)`` with ``channels_first``), ``task`` int
+    or LongTensor ``(N,)`` -> ``(N, *, d_out)`` (``(N, d_out, H, W)``).
     """
 
     #: Callers pass ``(x, task)``.
@@ -50,8 +60,12 @@ class MoELoRAFFN(nn.Module):
     expert_parameter_names = ('experts.lora_A', 'experts.lora_B')
 
     def __init__(self, ffn: nn.Module, in_features: Optional[int] = None,
-                 out_features: Optional[int] = None, **kwargs):
+                 out_features: Optional[int] = None, channels_first: bool = False,
+                 task_source: Optional[Callable[[], TaskIndex]] = None, **kwargs):
         super().__init__()
+        self.channels_first = bool(channels_first)
+        # a plain callable, not a submodule (it may be a bound method of the host)
+        self.__dict__['_task_source'] = task_source
         if not isinstance(ffn, nn.Module):
             raise TypeError(f'MoELoRAFFN wraps an nn.Module FFN, got {type(ffn).__name__}')
         if in_features is None or out_features is None:
@@ -83,10 +97,22 @@ class MoELoRAFFN(nn.Module):
         """The wrapped FFN (its submodules are this layer's)."""
         return self._ffn
 
-    def forward(self, x: torch.Tensor, task: TaskIndex) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, task: Optional[TaskIndex] = None) -> torch.Tensor:
+        if task is None:
+            if self._task_source is None:
+                raise TypeError(f'{type(self).__name__} needs a task index: pass one, or build '
+                                f'it with a task_source')
+            task = self._task_source()
         ffn = self._ffn
         base = ffn(x, task) if getattr(ffn, 'task_conditioned', False) else ffn(x)
-        return base + self.experts(x, task)
+        if not self.channels_first:
+            return base + self.experts(x, task)
+        if x.dim() != 4:
+            raise ValueError(f'channels_first {type(self).__name__} expects (N, C, H, W) maps, '
+                             f'got shape {tuple(x.shape)}')
+        n, _, h, w = x.shape
+        delta = self.experts(x.flatten(2).transpose(1, 2), task)  # (N, H*W, d_out)
+        return base + delta.transpose(1, 2).reshape(n, -1, h, w)
 
     # The routing interface of a routed layer, forwarded to the experts.
     @property
