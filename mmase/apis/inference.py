@@ -92,7 +92,9 @@ def init_model(config: Union[str, Path, Config],
         cfg_options (dict, optional): Overrides merged into the config.
 
     Returns:
-        The model in eval mode on ``device`` with ``model.cfg`` (the config) and
+        The model in eval mode on ``device`` with ``model.cfg`` (the config; its
+        ``test_pipeline`` replaced by the label-free :func:`predict_pipeline`, so mmseg's
+        ``mmseg.apis.inference_model`` works on this model too) and
         ``model.dataset_meta`` (class names / palettes, see :func:`dataset_meta_of`).
     """
     cfg = _load_config(config)
@@ -120,6 +122,8 @@ def init_model(config: Union[str, Path, Config],
         state_dict = {k[7:] if k.startswith('module.') else k: v for k, v in state_dict.items()}
         model.load_state_dict(state_dict, strict=True)
     model.dataset_meta = dataset_meta_of(cfg, ckpt)
+    # mmseg's inference_model reads cfg.test_pipeline: give it the label-free one
+    cfg.test_pipeline = predict_pipeline(cfg)
     model.cfg = cfg
     model.to(device)
     model.eval()

@@ -1,0 +1,116 @@
+"""mmase.apis.init_model / inference_model: every task at the original size, without labels."""
+import copy
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import TINY_MODEL, TOY_CONFIG, tiny_config, toy_image
+from mmengine.dataset import pseudo_collate
+from mmengine.runner.checkpoint import save_checkpoint
+from mmseg.registry import DATASETS
+
+from mmase.apis import inference_model, init_model, predict_pipeline
+from mmase.engine.strict_loading import CheckpointMismatchError
+
+
+@pytest.fixture(scope='module')
+def model(tiny_model):
+    torch.set_num_threads(1)
+    return init_model(TOY_CONFIG, tiny_model.checkpoint, device='cpu', cfg_options=TINY_MODEL)
+
+
+def test_three_lines_predict_every_task_at_original_size(model):
+    path = toy_image(40)
+    height, width = cv2.imread(path).shape[:2]
+    sample = inference_model(model, path)
+    assert sample.ori_shape == (height, width)
+    sem = sample.pred_sem_seg.data
+    parts = sample.pred_human_parts.data
+    assert sem.shape == (1, height, width) and sem.dtype == torch.int64
+    assert 0 <= int(sem.min()) and int(sem.max()) < 21
+    assert parts.shape == (1, height, width) and int(parts.max()) < 7
+    for field in ('pred_sal', 'pred_edge'):
+        prob = getattr(sample, field).data
+        assert prob.shape == (1, height, width)
+        assert 0.0 <= float(prob.min()) and float(prob.max()) <= 1.0
+    normals = sample.pred_normals.data
+    assert normals.shape == (3, height, width)
+    torch.testing.assert_close(normals.norm(dim=0), torch.ones(height, width), atol=1e-4,
+                               rtol=0)
+    assert model.dataset_meta['task_classes']['human_parts'][1] == 'head'
+
+
+def test_same_prediction_as_the_labelled_test_pipeline(model):
+    """The label-free pipeline predicts exactly what the dataset's test pipeline does."""
+    cfg = tiny_config()
+    dataset_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
+    dataset = DATASETS.build(dataset_cfg)
+    item = dataset[0]
+    assert 'gt_sem_seg' in item['data_samples']
+    with torch.no_grad():
+        reference = model.test_step(pseudo_collate([item]))[0]
+    sample = inference_model(model, item['data_samples'].img_path)
+    assert torch.equal(sample.pred_sem_seg.data, reference.pred_sem_seg.data)
+    torch.testing.assert_close(sample.pred_normals.data, reference.pred_normals.data)
+    torch.testing.assert_close(sample.pred_sal.data, reference.pred_sal.data)
+    assert 'gt_sem_seg' not in sample  # no labels read
+
+
+def test_annotation_transforms_dropped(model):
+    types = [t['type'] for t in predict_pipeline(model.cfg)]
+    assert 'LoadMultiTaskAnnotations' not in types and types[0] == 'LoadImageFromFile'
+    assert [t['type'] for t in model.cfg.test_pipeline] == types
+
+
+def test_batch_array_and_task_selection(model):
+    path = toy_image(41)
+    single = inference_model(model, path)
+    bgr = cv2.imread(path)
+    batch = inference_model(model, [path, bgr], tasks=['sal', 'semseg'])
+    assert isinstance(batch, list) and len(batch) == 2
+    for sample in batch:
+        assert set(sample.keys()) == {'pred_sal', 'pred_sem_seg'}
+        torch.testing.assert_close(sample.pred_sal.data, single.pred_sal.data)
+
+
+def test_mmseg_inference_model_on_an_mmase_model(model):
+    from mmseg.apis import inference_model as mmseg_inference_model
+    sample = mmseg_inference_model(model, toy_image(42))
+    assert 'pred_normals' in sample and 'pred_sem_seg' in sample
+
+
+def test_mmseg_init_model_accepts_the_multitask_config(tiny_model):
+    from mmseg.apis import init_model as mmseg_init_model
+    from mmseg.apis import inference_model as mmseg_inference_model
+    model = mmseg_init_model(tiny_config(), tiny_model.checkpoint, device='cpu')
+    assert tuple(model.tasks) == ('semseg', 'human_parts', 'sal', 'normals', 'edge')
+    with pytest.raises(KeyError, match='mmase.apis.inference_model'):
+        mmseg_inference_model(model, toy_image(42))  # its raw test pipeline reads labels
+
+
+def test_bad_inputs_name_the_file_or_task(model, tmp_path):
+    missing = str(tmp_path / 'nope.jpg')
+    with pytest.raises(FileNotFoundError, match='nope.jpg'):
+        inference_model(model, missing)
+    not_image = tmp_path / 'notes.jpg'
+    not_image.write_text('not an image')
+    with pytest.raises(ValueError, match='notes.jpg'):
+        inference_model(model, str(not_image))
+    with pytest.raises(ValueError, match="task 'depth'.*predicts only"):
+        inference_model(model, toy_image(40), tasks=['depth'])
+    with pytest.raises(ValueError, match=r'\(H, W\) or \(H, W, 3\)'):
+        inference_model(model, np.zeros((4, 4, 5), np.uint8))
+
+
+def test_checkpoint_of_another_config_names_file_and_keys(tmp_path):
+    cfg = tiny_config()
+    cfg.merge_from_dict({'model.backbone.arch.num_layers': 3, 'model.backbone.out_indices': [1, 2]})
+    other = init_model(cfg, None)
+    path = str(tmp_path / 'three_blocks.pth')
+    save_checkpoint(dict(state_dict=other.state_dict(), meta={}), path)
+    with pytest.raises(CheckpointMismatchError, match=r'three_blocks\.pth.*unexpected keys.*'
+                                                      r'backbone\.blocks\.2'):
+        init_model(tiny_config(), path)
+    with pytest.raises(FileNotFoundError, match='absent.pth'):
+        init_model(tiny_config(), str(tmp_path / 'absent.pth'))
