@@ -53,6 +53,12 @@ class MultiTaskLocalVisualizer(Visualizer):
                             self.dpi)
         return figure.draw(image, data_sample, title)
 
+    def get_image(self) -> np.ndarray:
+        """The last drawn canvas (H, W, 3) RGB uint8, at the figure's own resolution (mmengine's
+        version re-renders it at the screen's scale)."""
+        assert self._image is not None, 'nothing drawn yet'
+        return self._image.copy()
+
     @master_only
     def add_datasample(self, name: str, image: np.ndarray, data_sample=None, draw_gt: bool = True,
                        draw_pred: bool = True, show: bool = False, wait_time: float = 0,

@@ -1,52 +1,103 @@
-"""MultiTaskLocalVisualizer writes a PNG with input, and prediction beside ground truth per task."""
+"""The multi-task figure: legends with the dataset's names, colour bars fitted to the data, a
+normals key, no ground-truth row without ground truth; raw prediction files."""
 import cv2
 import numpy as np
 import torch
+from matplotlib.legend import Legend
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
-from mmase.tasks import TASK_SPECS
-from mmase.visualization import MultiTaskLocalVisualizer, render_task_map
+from mmase.tasks import get_task_spec
+from mmase.visualization import (MultiTaskLocalVisualizer, TaskFigure, encode_prediction,
+                                 orientation_key, render_task_map, save_predictions)
 
-CAPTION = 14  # px of the caption bar above every cell
+META = dict(task_classes=dict(semseg=['background', 'aeroplane', 'bicycle']),
+            task_palettes=dict(semseg=[[0, 0, 0], [0, 255, 0], [255, 0, 0]]))
 
 
-def sample(h=16, w=20):
+def sample(h=16, w=20, gt=True):
     s = SegDataSample()
     s.pred_sem_seg = PixelData(data=torch.full((1, h, w), 2))
-    s.gt_sem_seg = PixelData(data=torch.full((1, h, w), 1))
     s.set_field(PixelData(data=torch.full((1, h, w), 0.5)), 'pred_sal')
-    s.set_field(PixelData(data=torch.ones(1, h, w, dtype=torch.long)), 'gt_sal')
     normals = torch.zeros(3, h, w)
     normals[2] = 1.0
     s.set_field(PixelData(data=normals), 'pred_normals')
+    depth = torch.linspace(1.5, 4.0, h * w).view(1, h, w)
+    s.set_field(PixelData(data=depth), 'pred_depth')
+    if gt:
+        s.gt_sem_seg = PixelData(data=torch.full((1, h, w), 1))
+        s.set_field(PixelData(data=torch.ones(1, h, w, dtype=torch.long)), 'gt_sal')
     return s
+
+
+def legends(fig):
+    return [t.get_text() for ax in fig.axes for child in ax.get_children()
+            if isinstance(child, Legend) for t in child.get_texts()]
 
 
 def test_render_each_kind_by_hand():
     palette = np.array([[0, 0, 0], [10, 20, 30], [200, 100, 0]], np.uint8)
-    seg = render_task_map(TASK_SPECS['semseg'], np.array([[[2, 255]]]), palette)
+    seg = render_task_map(get_task_spec('semseg'), np.array([[[2, 255]]]), palette)
     assert seg[0, 0].tolist() == [200, 100, 0] and seg[0, 1].tolist() == [0, 0, 0]
-    sal = render_task_map(TASK_SPECS['sal'], np.array([[[1.0, 0.0, 255]]]))
+    sal = render_task_map(get_task_spec('sal'), np.array([[[1.0, 0.0, 255]]]))
     assert sal[0, 0].tolist() == [255] * 3 and sal[0, 1].tolist() == [0] * 3
     assert sal[0, 2].tolist() == [128, 0, 0]  # ignore shown dark red
-    n = render_task_map(TASK_SPECS['normals'], np.array([[[0.0]], [[0.0]], [[1.0]]]))
-    assert n[0, 0].tolist() == [127, 127, 255]
 
 
-def test_add_datasample_writes_grid_png(tmp_path):
-    vis = MultiTaskLocalVisualizer(name='mt_vis_test')
-    vis.dataset_meta = dict(task_palettes=dict(
-        semseg=[[0, 0, 0], [0, 255, 0], [255, 0, 0]]))
+def test_figure_keys_and_rows():
+    image = np.full((16, 20, 3), 77, np.uint8)
+    tasks = ['semseg', 'sal', 'normals', 'depth']
+    with_gt = TaskFigure(tasks, META).draw(image, sample(gt=True))
+    no_gt = TaskFigure(tasks, META).draw(image, sample(gt=False))
+    # input + 4 tasks per row; 2 rows with ground truth, 1 without (plus the key axes)
+    images = lambda fig: [ax for ax in fig.axes if ax.images and ax.get_title() != '']  # noqa
+    assert len([ax for ax in with_gt.axes if ax.get_ylabel() == 'ground truth']) == 1
+    assert not [ax for ax in no_gt.axes if ax.get_ylabel() == 'ground truth']
+    assert len(images(no_gt)) == 5
+    # legend: the dataset's names of the classes present (background left out)
+    assert legends(with_gt) == ['aeroplane', 'bicycle']  # equal counts: class order
+    assert legends(no_gt) == ['bicycle']
+    # colour bars: saliency 0..1, depth fitted to the data in metres
+    bars = {ax.get_xlabel(): ax.get_xlim() for ax in no_gt.axes if ax.get_xlabel()}
+    assert bars['foreground probability'] == (0.0, 1.0)
+    np.testing.assert_allclose(bars['depth (m)'], (1.5, 4.0), rtol=1e-6)
+    # captions readable at 100 %: 10 pt
+    titles = [ax.title for ax in no_gt.axes if ax.get_title()]
+    assert {t.get_text() for t in titles} >= {'input', 'semantic seg.', 'surface normals'}
+    assert min(t.get_fontsize() for t in titles) >= 10
+
+
+def test_orientation_key_colours():
+    key = orientation_key(65)
+    assert key[32, 32].tolist() == [128, 128, 255]  # facing the viewer: (0, 0, 1)
+    assert key[32, 63][0] > 240 and key[1, 32][1] > 200  # +x right is red, +y up is green
+    assert key[0, 0].tolist() == [255, 255, 255]
+
+
+def test_add_datasample_overlays_segmentation(tmp_path):
+    vis = MultiTaskLocalVisualizer(name='mt_vis_test', dpi=50)
+    vis.dataset_meta = dict(META, tasks=['semseg', 'sal'])
     image = np.full((16, 20, 3), 77, np.uint8)
     out = tmp_path / 'vis.png'
-    vis.add_datasample('x', image, data_sample=sample(), out_file=str(out))
+    vis.add_datasample('x', image, data_sample=sample(gt=False), out_file=str(out))
     canvas = cv2.imread(str(out))[..., ::-1]
-    # rows: input, semseg, sal, normals; each cell 14 + 16 px high, two cells wide
-    assert canvas.shape == (4 * (CAPTION + 16), 2 * 20, 3)
-    row = lambda r: CAPTION + r * (CAPTION + 16) + 8  # noqa: E731  (middle of row r)
-    assert canvas[row(0), 5].tolist() == [77, 77, 77]  # the input
-    assert canvas[row(1), 5].tolist() == [255, 0, 0]  # semseg pred = class 2
-    assert canvas[row(1), 25].tolist() == [0, 255, 0]  # semseg gt = class 1
-    assert canvas[row(2), 5].tolist() == [127, 127, 127]  # saliency probability 0.5
-    assert canvas[row(3), 25].tolist() == [0, 0, 0]  # no normals gt: empty cell
+    assert canvas.shape == vis.get_image().shape
+    # the semseg panel blends class 2 (red) over the grey image: 0.4 * 77 + 0.6 * 255
+    blended = [round(0.4 * 77 + 0.6 * 255), round(0.4 * 77), round(0.4 * 77)]
+    hits = (np.abs(canvas.astype(int) - blended).max(axis=2) <= 2).sum()
+    assert hits > 100
+    vis.add_datasample('x', image, data_sample=sample(), out_file=str(tmp_path / 'vis.pdf'))
+    assert (tmp_path / 'vis.pdf').read_bytes()[:4] == b'%PDF'
+
+
+def test_encode_and_save_predictions(tmp_path):
+    depth = np.array([[[1.2346, 0.0, 70.0]]], np.float32)
+    array, suffix = encode_prediction(get_task_spec('depth'), depth)
+    assert suffix == '.png' and array.dtype == np.uint16 and array.tolist() == [[1235, 0, 65535]]
+    normals = np.array([[[0.0]], [[-1.0]], [[1.0]]], np.float32)
+    assert encode_prediction(get_task_spec('normals'), normals)[0][0, 0].tolist() == [128, 0, 255]
+    s = sample(gt=False)
+    written = save_predictions(s, ['semseg', 'depth'], str(tmp_path), 'img1')
+    stored = cv2.imread(written['depth'], cv2.IMREAD_UNCHANGED)
+    assert stored.dtype == np.uint16 and stored[0, 0] == 1500 and stored[-1, -1] == 4000
+    assert cv2.imread(written['semseg'], cv2.IMREAD_UNCHANGED).max() == 2
