@@ -9,13 +9,13 @@ from mmengine.logging import print_log
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
-from mmase.tasks import check_tasks
 from .nyud_labels import NYUD_CLASSES, NYUD_MT_TASKS, NYUD_PALETTE, NYUD_PATH_KEYS, load_npy
 from .split_file import read_split_ids
+from .task_options import TaskOptionsMixin
 
 
 @DATASETS.register_module()
-class NYUDv2MTDataset(BaseSegDataset):
+class NYUDv2MTDataset(TaskOptionsMixin, BaseSegDataset):
     """NYUD-v2 for multi-task dense prediction (semseg, depth, surface normals, edges).
 
     Reads both public variants of the layout, detecting the variant of every file (the first
@@ -51,6 +51,8 @@ class NYUDv2MTDataset(BaseSegDataset):
         data_root (str): Root of the NYUDv2 layout. Required.
         check_depth (bool): Count NaN/inf pixels of every depth file at build (see above).
             Defaults to True.
+        custom_tasks, label_fraction, label_seed: As for ``PascalContextMTDataset``
+            (:mod:`mmase.datasets.task_options`).
         **kwargs: Other arguments of :class:`mmseg.datasets.BaseSegDataset` (``pipeline``,
             ``test_mode``, ``indices``, ``serialize_data``, ``lazy_init``, ``backend_args``,
             ...). File suffixes are detected, not given; custom ``classes`` and
@@ -72,13 +74,21 @@ class NYUDv2MTDataset(BaseSegDataset):
         normals=('normals', ('.npy', '.png')),
         edge=('edge', ('.npy', '.png')))
 
+    #: Tasks whose labels the layout itself provides.
+    BUILTIN_TASKS = NYUD_MT_TASKS
+
     def __init__(self,
                  ann_file: str,
                  tasks: Sequence[str] = NYUD_MT_TASKS,
                  data_root: Optional[str] = None,
                  check_depth: bool = True,
+                 custom_tasks: Optional[Sequence[dict]] = None,
+                 label_fraction: Optional[dict] = None,
+                 label_seed: int = 0,
                  **kwargs) -> None:
-        self.tasks = check_tasks(tasks, 'tasks', NYUD_MT_TASKS)
+        self.tasks = self._init_task_options(tasks, NYUD_MT_TASKS, custom_tasks,
+                                             label_fraction, label_seed,
+                                             kwargs.get('test_mode', False))
         self.check_depth = check_depth
         #: depth file -> number of NaN/inf pixels, for the files that have any (filled at build)
         self.nonfinite_depth: Dict[str, int] = {}
@@ -133,7 +143,9 @@ class NYUDv2MTDataset(BaseSegDataset):
                 tasks=self.tasks,
                 label_format='nyud',
                 task_fields=[])
-            for task in self.tasks:
+            declared = self._declared_paths(info, img_id, self.data_root)
+            missing.extend(p for p in declared if not self._exists(p))
+            for task in (t for t in self.tasks if t in NYUD_MT_TASKS):
                 folder, suffixes = self.TASK_FILES[task]
                 info[NYUD_PATH_KEYS[task]] = self._find(
                     osp.join(self.data_root, folder), img_id, suffixes, missing)
@@ -147,7 +159,7 @@ class NYUDv2MTDataset(BaseSegDataset):
                 f'needed for tasks {self.tasks} are missing:\n  {shown}{more}')
         if 'depth' in self.tasks and self.check_depth:
             self._count_nonfinite_depth([info['depth_path'] for info in data_list])
-        return data_list
+        return self._apply_label_fraction(data_list)
 
     def _count_nonfinite_depth(self, paths: Sequence[str]) -> None:
         """Fill ``nonfinite_depth`` and log one warning naming the files with NaN/inf depth."""

@@ -7,14 +7,14 @@ from mmengine.logging import print_log
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
-from mmase.tasks import check_tasks
 from .pascal_mt_labels import (HUMAN_PART_CLASSES, HUMAN_PART_PALETTE, PASCAL_MT_TASKS,
                                VOC_CLASSES, VOC_PALETTE, anno_has_person)
 from .split_file import read_split_ids
+from .task_options import TaskOptionsMixin
 
 
 @DATASETS.register_module()
-class PascalContextMTDataset(BaseSegDataset):
+class PascalContextMTDataset(TaskOptionsMixin, BaseSegDataset):
     """PASCAL-Context for multi-task dense prediction (semseg, human parts, saliency,
     surface normals, edges), read from the public PASCAL_MT layout::
 
@@ -48,6 +48,13 @@ class PascalContextMTDataset(BaseSegDataset):
             PASCAL-Part annotation lists a person, as the public loaders do when human parts
             is the only task (its single-task baseline); needs ``'human_parts'`` in ``tasks``.
             Reads every ``human_parts/<id>.mat`` once at build. Default: None (all images).
+        custom_tasks (list[dict], optional): Task declarations (``mmase.tasks``); a declared
+            task with an ``annotation`` may be in ``tasks`` (its files are
+            ``<data_root>/<annotation.dir>/<id><suffix>``, key ``<task>_path``). Default: None.
+        label_fraction (dict, optional): Task -> fraction (float in (0, 1]) or count (int) of
+            the split's images that keep the task's labels; see
+            :mod:`mmase.datasets.task_options`. Training sets only. Default: None (all).
+        label_seed (int): Seed of the images ``label_fraction`` keeps. Default: 0.
         **kwargs: Other arguments of :class:`mmseg.datasets.BaseSegDataset` (``pipeline``,
             ``test_mode``, ``indices``, ``serialize_data``, ``lazy_init``, ``backend_args``,
             ...). Custom ``classes`` and ``reduce_zero_label=True`` are not supported.
@@ -58,6 +65,8 @@ class PascalContextMTDataset(BaseSegDataset):
         task_classes=dict(semseg=VOC_CLASSES, human_parts=HUMAN_PART_CLASSES),
         task_palettes=dict(semseg=VOC_PALETTE, human_parts=HUMAN_PART_PALETTE))
 
+    #: Tasks whose labels the layout itself provides.
+    BUILTIN_TASKS = PASCAL_MT_TASKS
     #: Folders of the layout, relative to ``data_root``.
     IMG_DIR = 'JPEGImages'
     SEMSEG_DIRS = ('semseg/VOC12', 'semseg/pascal-context')
@@ -71,8 +80,13 @@ class PascalContextMTDataset(BaseSegDataset):
                  tasks: Sequence[str] = PASCAL_MT_TASKS,
                  data_root: Optional[str] = None,
                  img_suffix: str = '.jpg',
+                 custom_tasks: Optional[Sequence[dict]] = None,
+                 label_fraction: Optional[dict] = None,
+                 label_seed: int = 0,
                  **kwargs) -> None:
-        self.tasks = check_tasks(tasks, 'tasks', PASCAL_MT_TASKS)
+        self.tasks = self._init_task_options(tasks, PASCAL_MT_TASKS, custom_tasks,
+                                             label_fraction, label_seed,
+                                             kwargs.get('test_mode', False))
         self._check_filter_cfg(kwargs.get('filter_cfg'))
         if not data_root:
             raise ValueError('PascalContextMTDataset: data_root (the PASCAL_MT folder) is '
@@ -171,6 +185,7 @@ class PascalContextMTDataset(BaseSegDataset):
             if 'normals' in self.tasks or 'edge' in self.tasks:
                 info['label_map_path'] = self._root(self.LABEL_MAP_DIR, img_id + '.mat')
                 wanted.append(info['label_map_path'])
+            wanted.extend(self._declared_paths(info, img_id, self.data_root))
             missing.extend(p for p in wanted if not self._exists(p))
             data_list.append(info)
 
@@ -180,4 +195,4 @@ class PascalContextMTDataset(BaseSegDataset):
             raise FileNotFoundError(
                 f'split file {self.ann_file} names {len(ids)} ids, but {len(missing)} files '
                 f'needed for tasks {self.tasks} are missing:\n  {shown}{more}')
-        return data_list
+        return self._apply_label_fraction(data_list)

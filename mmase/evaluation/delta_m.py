@@ -17,23 +17,31 @@ the files of ``configs/_base_/stl_reference/`` write them).
 import math
 from collections.abc import Mapping as MappingABC
 from numbers import Real
-from typing import Dict, Iterable, Mapping, NamedTuple, Optional, Sequence
+from typing import Dict, Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence
 
 from mmase.tasks import TASK_SPECS
 
-#: The default main metric of each task, the one Δm uses unless a config chooses another (key
-#: suffix in the metric dict, ``<task>/<name>``).
-MAIN_METRICS: Dict[str, str] = dict(
-    semseg='mIoU',
-    human_parts='mIoU',
-    sal='maxF',
-    normals='mErr',
-    edge='odsF',
-    depth='rmse',
-)
+
+class _MainMetrics(MappingABC):
+    """Live read-only view task -> the ``main_metric`` of its declaration."""
+
+    def __getitem__(self, task: str) -> str:
+        return TASK_SPECS[task].main_metric
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(TASK_SPECS)
+
+    def __len__(self) -> int:
+        return len(TASK_SPECS)
+
+
+#: The default main metric of each declared task (its declaration's ``main_metric``), the one
+#: Δm uses unless a config chooses another (key suffix in the metric dict, ``<task>/<name>``):
+#: semseg / human_parts mIoU, sal maxF, normals mErr, edge odsF, depth rmse.
+MAIN_METRICS: Mapping[str, str] = _MainMetrics()
 
 #: Metric names (as ``MultiTaskMetric`` returns them after ``<task>/``) where lower is better.
-LOWER_IS_BETTER_METRICS = frozenset({'mErr', 'median', 'rmse', 'abs_rel', 'loss'})
+LOWER_IS_BETTER_METRICS = frozenset({'mErr', 'median', 'rmse', 'abs_rel', 'loss', 'mae'})
 #: Metric names where higher is better.
 HIGHER_IS_BETTER_METRICS = frozenset({'mIoU', 'mIoU_pooled', 'maxF', 'maxF_atrc', 'odsF',
                                       'within11.25', 'within22.5', 'within30', 'delta1'})
@@ -63,7 +71,11 @@ def main_metric_key(task: str, metric: Optional[str] = None) -> str:
 
 def metric_lower_is_better(task: str, metric: str, field: str = 'main_metrics') -> bool:
     """Direction of ``task``'s metric ``metric`` (True: lower is better, e.g. ``mErr``,
-    ``loss``); ``field`` names the config field in the error for an unknown metric."""
+    ``loss``); ``field`` names the config field in the error for an unknown metric. A metric
+    outside the known names takes the direction a task's declaration gives its main metric."""
+    spec = TASK_SPECS.get(task)
+    if spec is not None and metric == spec.main_metric:
+        return spec.lower_is_better
     if metric in LOWER_IS_BETTER_METRICS:
         return True
     if metric in HIGHER_IS_BETTER_METRICS:

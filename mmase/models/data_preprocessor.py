@@ -5,9 +5,8 @@ import torch
 import torch.nn.functional as F
 from mmengine.model import BaseDataPreprocessor
 from mmengine.structures import PixelData
+from mmengine.registry import FUNCTIONS
 from mmseg.registry import MODELS
-
-from mmase.tasks import TASK_SPECS
 
 
 def _pad_bottom_right(tensor: torch.Tensor, height: int, width: int,
@@ -29,8 +28,10 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
     Images ``(3, H, W)`` uint8 BGR become a float batch ``(N, 3, H', W')``: optional BGR->RGB,
     ``(x - mean) / std``, bottom/right padding with ``pad_val`` to ``size`` (training), to a
     multiple of ``size_divisor`` and, always, to the largest image of the batch. Each
-    ``gt_<field>`` map on the samples (``mmase.tasks.TASK_SPECS``) is padded the same way with its
-    task's ignore value (255 for label maps, 0 for normals and depth). The padding of each sample
+    ``gt_<field>`` map on the samples (any declared task's field, looked up through mmengine's
+    ``FUNCTIONS`` registry, ``mmase_task_spec_by_gt_field``: models never import the task table)
+    is padded the same way with its task's ignore value (255 for label maps, 0 for normals and
+    depth). The padding of each sample
     is recorded in its metainfo as ``padding_size = (left, right, top, bottom)`` and
     ``pad_shape``, as mmseg does, so predictions can be cropped back.
 
@@ -103,8 +104,10 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
     @staticmethod
     def _pad_targets(sample, height: int, width: int) -> None:
         """Pad every ground-truth map of ``sample`` in place with its task's ignore value."""
-        for spec in TASK_SPECS.values():
-            if spec.gt_field in sample:
-                old = getattr(sample, spec.gt_field)
+        spec_of = FUNCTIONS.get('mmase_task_spec_by_gt_field')
+        for key in list(sample.keys()):
+            spec = spec_of(key) if key.startswith('gt_') else None
+            if spec is not None:
+                old = getattr(sample, key)
                 padded = _pad_bottom_right(old.data, height, width, spec.ignore_value)
-                setattr(sample, spec.gt_field, PixelData(data=padded, metainfo=old.metainfo))
+                setattr(sample, key, PixelData(data=padded, metainfo=old.metainfo))

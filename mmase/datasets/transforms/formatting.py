@@ -24,7 +24,8 @@ class PackMultiTaskInputs(BaseTransform):
     - ``data_samples``: a :class:`SegDataSample` with, for every key of
       ``results['task_fields']``, ``gt_<field> = PixelData(data=tensor)``:
       segmentation/binary maps int64 (1, H, W) with 255 = ignore; normals float32 (3, H, W),
-      all-zero = invalid; depth float32 (1, H, W), 0 = invalid.
+      all-zero = invalid; depth float32 (1, H, W), 0 = invalid; a declared task
+      ``(channels, H, W)``, float32 if ``is_float`` else int64.
     - metainfo: the ``meta_keys`` present in ``results``. ``pad_shape`` defaults to
       ``img_shape``, ``scale_factor`` to (1.0, 1.0), ``flip`` to False and ``flip_direction``
       to None when no transform set them (no padding / resizing / flipping happened).
@@ -43,10 +44,11 @@ class PackMultiTaskInputs(BaseTransform):
 
     @staticmethod
     def _to_tensor(arr: np.ndarray, spec) -> torch.Tensor:
-        if spec.kind == 'normals':
-            if arr.ndim != 3 or arr.shape[2] != 3:
-                raise ValueError(f'{spec.gt_field} must be (H, W, 3), got {arr.shape}')
-            out = arr.astype(np.float32).transpose(2, 0, 1)
+        if spec.channels > 1:  # (H, W, C) maps, e.g. normals
+            if arr.ndim != 3 or arr.shape[2] != spec.channels:
+                raise ValueError(f'{spec.gt_field} must be (H, W, {spec.channels}), got '
+                                 f'{arr.shape}')
+            out = arr.astype(np.float32 if spec.is_float else np.int64).transpose(2, 0, 1)
         else:
             if arr.ndim != 2:
                 raise ValueError(f'{spec.gt_field} must be (H, W), got {arr.shape}')

@@ -9,8 +9,9 @@ image. How a map is treated depends on its task's kind (:mod:`mmase.tasks`):
   exactly zero where invalid). The nearest neighbour is pixel-centre aligned
   (``cv2.INTER_NEAREST_EXACT``), as the bilinear image resize is; cv2's plain
   ``INTER_NEAREST`` (mmcv's 'nearest') would shift labels by up to half a source pixel;
-- flipping: a horizontal flip negates the x component (channel 0) of normals, a vertical flip
-  the y component (channel 1); every other map (depth included) is only mirrored;
+- flipping: a horizontal flip negates the x component of a vector map (the declaration's
+  ``flip_sign``; normals: channel 0), a vertical flip the y component (normals: channel 1);
+  every other map (depth included) is only mirrored;
 - padding: the image gets ``pad_val``; each map gets its task's ``ignore_value`` (255 for
   segmentation/binary maps, 0 for normals and depth).
 
@@ -27,20 +28,20 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 from mmseg.registry import TRANSFORMS
 
-from mmase.tasks import TASK_SPECS, TaskSpec
-
-_SPEC_BY_GT_FIELD: Dict[str, TaskSpec] = {s.gt_field: s for s in TASK_SPECS.values()}
+from mmase.tasks import TASK_SPECS, TaskSpec, task_spec_by_gt_field
 
 
 def task_maps(results: dict) -> Iterator[Tuple[str, TaskSpec]]:
-    """Yield ``(key, spec)`` for every task map listed in ``results['task_fields']``."""
+    """Yield ``(key, spec)`` for every task map listed in ``results['task_fields']`` (any
+    declared task's ground-truth field)."""
     for key in results.get('task_fields', []):
-        if key not in _SPEC_BY_GT_FIELD:
+        spec = task_spec_by_gt_field(key)
+        if spec is None:
             raise KeyError(f'task_fields lists {key!r}, which is no task ground-truth field; '
-                           f'known: {sorted(_SPEC_BY_GT_FIELD)}')
+                           f'known: {sorted(s.gt_field for s in TASK_SPECS.values())}')
         if key not in results:
             raise KeyError(f'task_fields lists {key!r} but the sample has no such map')
-        yield key, _SPEC_BY_GT_FIELD[key]
+        yield key, spec
 
 
 def _resize_sample(results: dict, size_wh: Tuple[int, int], interpolation: str) -> None:
@@ -271,9 +272,9 @@ class MultiTaskRandomFlip(BaseTransform):
         results['img'] = mmcv.imflip(results['img'], direction=self.direction)
         for key, spec in task_maps(results):
             flipped = mmcv.imflip(results[key], direction=self.direction)
-            if spec.kind == 'normals':
+            if spec.flip_sign is not None:  # vector maps (normals): x / y change sign
                 flipped = flipped.copy()
-                flipped[..., 0 if self.direction == 'horizontal' else 1] *= -1
+                flipped[..., spec.flip_sign[0 if self.direction == 'horizontal' else 1]] *= -1
             results[key] = flipped
         results['flip'] = True
         results['flip_direction'] = self.direction

@@ -8,7 +8,8 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms import LoadImageFromFile as _MMCVLoadImageFromFile
 from mmseg.registry import TRANSFORMS
 
-from mmase.tasks import check_tasks, get_task_spec
+from mmase.tasks import TASK_SPECS, check_tasks, get_task_spec
+from ..annotation_decoders import decode_annotation
 from ..nyud_labels import (NYUD_MT_TASKS, NYUD_PATH_KEYS, decode_depth, decode_nyud_edge,
                            decode_nyud_normals, decode_nyud_semseg)
 from ..pascal_mt_labels import (PASCAL_MT_TASKS, decode_human_parts, decode_label_map,
@@ -90,8 +91,14 @@ class LoadMultiTaskAnnotations(BaseTransform):
     original size ``results['ori_shape']``, else an error names the file. Put this transform
     after a test-time ``MultiTaskResize`` to keep the ground truth at the original size.
 
+    Any format: a declared task the format does not provide (``mmase.tasks``, with an
+    ``annotation``) is read from ``<task>_path`` with its declared decoder. Tasks listed in
+    ``results['unlabelled_tasks']`` (a dataset's ``label_fraction``) are not read: their map is
+    the task's ignore value everywhere, so the sample adds no loss for them.
+
     Required keys: ``ori_shape``, ``tasks`` (unless given here), the label paths above,
-    optionally ``label_format``. Added keys: ``gt_<field>`` per task, ``task_fields``.
+    optionally ``label_format`` and ``unlabelled_tasks``. Added keys: ``gt_<field>`` per task,
+    ``task_fields``.
 
     Args:
         tasks (Sequence[str], optional): Tasks to load; each sample's format must provide
@@ -101,8 +108,9 @@ class LoadMultiTaskAnnotations(BaseTransform):
 
     def __init__(self, tasks: Optional[Sequence[str]] = None,
                  backend_args: Optional[dict] = None) -> None:
-        self.tasks = None if tasks is None else check_tasks(tasks, 'LoadMultiTaskAnnotations.'
-                                                             'tasks', _ALL_TASKS)
+        self.tasks = None if tasks is None else check_tasks(
+            tasks, 'LoadMultiTaskAnnotations.tasks',
+            _ALL_TASKS + tuple(t for t, s in TASK_SPECS.items() if s.annotation is not None))
         self.backend_args = backend_args.copy() if backend_args else None
 
     def _read(self, results: dict, key: str) -> tuple:
@@ -159,6 +167,24 @@ class LoadMultiTaskAnnotations(BaseTransform):
             data, path = self._read(results, NYUD_PATH_KEYS[task])
             yield task, _NYUD_DECODERS[task](data, path), path
 
+    def _declared_maps(self, results: dict,
+                       tasks: Sequence[str]) -> Iterator[Tuple[str, np.ndarray, str]]:
+        """Yield ``(task, map, path)`` for tasks read through their declared ``annotation``."""
+        for task in tasks:
+            spec = get_task_spec(task)
+            data, path = self._read(results, f'{task}_path')
+            yield task, decode_annotation(data, path, spec), path
+
+    @staticmethod
+    def _unlabelled_map(task: str, shape: Tuple[int, int]) -> np.ndarray:
+        """A map of ``task`` at ``shape`` with every pixel unlabelled (its ignore value)."""
+        spec = get_task_spec(task)
+        full = shape if spec.channels == 1 else (*shape, spec.channels)
+        if spec.is_float:
+            return np.full(full, spec.ignore_value, np.float32)
+        return np.full(full, spec.ignore_value, np.uint8 if 0 <= spec.ignore_value < 256
+                       else np.int64)
+
     def transform(self, results: dict) -> dict:
         """Load every requested task's map; see the class docstring."""
         if 'ori_shape' not in results:
@@ -169,7 +195,9 @@ class LoadMultiTaskAnnotations(BaseTransform):
             raise ValueError(f'LoadMultiTaskAnnotations: sample {results.get("img_path")} has '
                              f'label_format={label_format!r}; known: '
                              f'{sorted(LABEL_FORMAT_TASKS)}')
-        available = LABEL_FORMAT_TASKS[label_format]
+        builtin = LABEL_FORMAT_TASKS[label_format]
+        available = builtin + tuple(t for t, spec in TASK_SPECS.items()
+                                    if t not in builtin and spec.annotation is not None)
         if self.tasks is not None:
             tasks = check_tasks(self.tasks, 'LoadMultiTaskAnnotations.tasks', available)
         else:
@@ -181,11 +209,22 @@ class LoadMultiTaskAnnotations(BaseTransform):
         shape = tuple(results['ori_shape'][:2])
         fields = results.setdefault('task_fields', [])
 
+        unlabelled = set(results.get('unlabelled_tasks', ()))
+        unknown = sorted(unlabelled - set(tasks))
+        if unknown:
+            raise ValueError(f'LoadMultiTaskAnnotations: sample {results.get("img_path")} marks '
+                             f'tasks {unknown} unlabelled, which it does not load')
+        read = [t for t in tasks if t not in unlabelled]
+        own = [t for t in read if t in builtin]
         if label_format == 'nyud':
-            maps = self._nyud_maps(results, tasks)
+            maps = list(self._nyud_maps(results, own))
         else:
-            maps = self._pascal_mt_maps(results, tasks, shape)
-        for task, gt, path in maps:
+            maps = list(self._pascal_mt_maps(results, own, shape))
+        maps += list(self._declared_maps(results, [t for t in read if t not in builtin]))
+        maps += [(t, self._unlabelled_map(t, shape), '<unlabelled>') for t in tasks
+                 if t in unlabelled]
+        order = {t: i for i, t in enumerate(tasks)}
+        for task, gt, path in sorted(maps, key=lambda m: order[m[0]]):
             self._check_size(gt, path, results)
             field = get_task_spec(task).gt_field
             results[field] = gt

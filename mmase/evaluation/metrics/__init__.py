@@ -3,12 +3,15 @@ from .depth_meter import DepthMeter
 from .edge_meter import EdgeMeter
 from .multitask_metric import MultiTaskMetric
 from .normals_meter import NormalsMeter
+from .pixel_error_meter import PixelErrorMeter
 from .saliency_meter import SaliencyMeter
 from .segmentation_meter import SegmentationMeter
-from .task_metrics import PROTOCOLS, TaskMeter, build_task_meter, task_metric_names
+from .task_metrics import (PROTOCOLS, TASK_METERS, TaskMeter, build_task_meter,
+                           task_metric_names)
 from .thinning import thin_stack
 
 __all__ = [
     'MultiTaskMetric', 'TaskMeter', 'build_task_meter', 'PROTOCOLS', 'SegmentationMeter',
-    'SaliencyMeter', 'NormalsMeter', 'EdgeMeter', 'DepthMeter', 'thin_stack', 'task_metric_names'
+    'SaliencyMeter', 'NormalsMeter', 'EdgeMeter', 'DepthMeter', 'thin_stack', 'task_metric_names',
+    'PixelErrorMeter', 'TASK_METERS'
 ]

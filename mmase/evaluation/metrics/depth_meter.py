@@ -3,13 +3,14 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .task_metrics import TaskMeter, sum_records
+from .task_metrics import TASK_METERS, TaskMeter, sum_records
 
 #: Predictions are clamped to at least this depth (metres), as the public depth meters do, so that
 #: the ratio metrics stay defined.
 MIN_DEPTH = 1e-9
 
 
+@TASK_METERS.register_module()
 class DepthMeter(TaskMeter):
     """Depth metrics pooled over every valid pixel (ground truth > 0) of the set.
 
@@ -20,6 +21,14 @@ class DepthMeter(TaskMeter):
     Predictions below :data:`MIN_DEPTH` are clamped to it first, as the public MTI-Net depth meter
     (used by InvPT and its successors) does. Images without a valid pixel are left out.
     """
+
+    #: Arguments the metric supplies from the task declaration and its own settings.
+    CONTEXT_ARGS = ()
+
+    @classmethod
+    def metric_names(cls, protocol: str = 'invpt') -> tuple:
+        """Names of the metrics :meth:`compute` returns under ``protocol``."""
+        return ('rmse', 'abs_rel', 'delta1')
 
     def process(self, pred: np.ndarray, gt: np.ndarray) -> Optional[Dict[str, np.ndarray]]:
         """Count one image.

@@ -6,7 +6,7 @@ import numpy as np
 
 from .edge_matching import EdgeMatcher
 from .saliency_meter import check_binary_labels, check_probabilities
-from .task_metrics import TaskMeter, safe_divide, sum_records
+from .task_metrics import TASK_METERS, TaskMeter, safe_divide, sum_records
 from .thinning import thin_stack
 
 #: Lower bound of log(p) and log(1 - p) in the edge loss, as
@@ -14,6 +14,7 @@ from .thinning import thin_stack
 LOG_CLAMP = -100.0
 
 
+@TASK_METERS.register_module()
 class EdgeMeter(TaskMeter):
     """Optimal-dataset-scale F-measure (odsF, percent) of edge maps as the MATLAB SEISM toolbox
     computes it, and the balanced BCE edge loss.
@@ -49,6 +50,14 @@ class EdgeMeter(TaskMeter):
         ignore_index (int): Ground-truth value of unlabelled pixels. Default: 255.
         num_thresholds (int): Number of thresholds ``k / (num_thresholds + 1)``. Default: 99.
     """
+
+    #: Arguments the metric supplies from the task declaration and its own settings.
+    CONTEXT_ARGS = ('tolerance', 'pos_weight', 'ignore_index')
+
+    @classmethod
+    def metric_names(cls, protocol: str = 'invpt') -> tuple:
+        """Names of the metrics :meth:`compute` returns under ``protocol``."""
+        return ('odsF', 'loss')
 
     def __init__(self, tolerance: float = 0.0075, pos_weight: float = 0.95, ignore_index: int = 255,
                  num_thresholds: int = 99):

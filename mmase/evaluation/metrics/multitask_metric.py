@@ -14,10 +14,11 @@ from mmengine.structures import BaseDataElement
 from mmseg.registry import METRICS
 from prettytable import PrettyTable
 
-from mmase.tasks import TASK_SPECS, check_tasks, get_task_spec
+from mmase.tasks import check_tasks, declare_tasks, get_task_spec
 from ..delta_m import (TABLE_TASK_ORDER, metric_lower_is_better, parse_stl_reference,
                        per_task_delta_m, resolve_main_metrics)
-from .task_metrics import TaskMeter, build_task_meter, check_protocol, task_metric_names
+from .task_metrics import (TaskMeter, build_task_meter, check_protocol, meter_class,
+                           task_metric_names)
 
 
 #: One sample's meter inputs: task -> (prediction, ground truth) in the meter's shapes, or None
@@ -27,7 +28,7 @@ SampleInputs = Dict[str, Optional[Tuple[np.ndarray, np.ndarray]]]
 
 def task_error(task: str, name: str, error: ValueError) -> ValueError:
     """``error`` re-worded to name the task, its fields and the sample ``name``."""
-    spec = TASK_SPECS[task]
+    spec = get_task_spec(task)
     return ValueError(f'MultiTaskMetric: task {task!r} ({spec.pred_field} vs {spec.gt_field}) '
                       f'of sample {name}: {error}')
 
@@ -55,9 +56,9 @@ def sample_records(meters: Dict[str, TaskMeter], inputs: SampleInputs,
 class MultiTaskMetric(BaseMetric):
     """Evaluate every task of a multi-task model and, given single-task references, Δm.
 
-    Each sample must carry ``gt_<field>`` and ``pred_<field>`` for every task (fields from
-    ``mmase.tasks.TASK_SPECS``; values ``PixelData``, ``{'data': tensor}`` as mmengine's evaluator
-    passes them, tensors or arrays), the prediction at the ground truth's size. :meth:`process`
+    Each sample must carry ``gt_<field>`` and ``pred_<field>`` for every task (fields from the
+    task declarations, ``mmase.tasks``; values ``PixelData``, ``{'data': tensor}`` as mmengine's
+    evaluator passes them, tensors or arrays), the prediction at the ground truth's size. :meth:`process`
     keeps only small per-sample counts, so the memory does not grow with the image size and mmengine
     can gather the results from several processes.
 
@@ -117,6 +118,9 @@ class MultiTaskMetric(BaseMetric):
             ``<edge_save_dir>/<id>.png`` (8-bit, ``round(255 p)``, at the ground truth's size: the
             format SEISM and ``tools/analysis/eval_edges.py`` read; every sample, whatever
             ``edge_eval_ids``). ``tools/test.py --save-edges DIR`` sets it. Default: None.
+        custom_tasks (list[dict], optional): Task declarations (``mmase.tasks``) to declare
+            before ``tasks`` are checked, e.g. ``[dict(type='DenseTask', name=..., ...)]``; each
+            task is scored by the meter its declaration names. Default: None.
     """
 
     def __init__(self,
@@ -132,8 +136,10 @@ class MultiTaskMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None,
-                 edge_save_dir: Optional[str] = None) -> None:
+                 edge_save_dir: Optional[str] = None,
+                 custom_tasks: Optional[Sequence[dict]] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
+        self.custom_tasks = declare_tasks(custom_tasks, 'MultiTaskMetric.custom_tasks')
         self.tasks = check_tasks(tasks, 'MultiTaskMetric.tasks')
         self.protocol = check_protocol(protocol, 'MultiTaskMetric.protocol')
         self.stl_reference, self.main_metrics = self._check_main_metrics(stl_reference,
@@ -186,7 +192,7 @@ class MultiTaskMetric(BaseMetric):
                             f'{type(num_classes).__name__}')
         for task, count in num_classes.items():
             spec = get_task_spec(task, 'MultiTaskMetric.num_classes')
-            if spec.kind != 'segmentation':
+            if 'num_classes' not in meter_class(task).CONTEXT_ARGS:
                 raise ValueError(f'MultiTaskMetric.num_classes[{task!r}]: task {task!r} has no '
                                  f'classes (kind {spec.kind!r})')
             if isinstance(count, bool) or not isinstance(count, int) or count < 2:
@@ -211,6 +217,8 @@ class MultiTaskMetric(BaseMetric):
     def _class_count(self, task: str) -> int:
         if task in self.num_classes:
             return self.num_classes[task]
+        if get_task_spec(task).num_classes is not None:
+            return get_task_spec(task).num_classes
         task_classes = (self.dataset_meta or {}).get('task_classes')
         if not isinstance(task_classes, Mapping) or task not in task_classes:
             raise ValueError(f'MultiTaskMetric: number of classes of task {task!r} unknown: give '
@@ -220,10 +228,10 @@ class MultiTaskMetric(BaseMetric):
 
     def _meter(self, task: str) -> TaskMeter:
         if task not in self._meters:
-            kind = TASK_SPECS[task].kind
+            needs_classes = 'num_classes' in meter_class(task).CONTEXT_ARGS
             self._meters[task] = build_task_meter(
                 task, self.protocol,
-                num_classes=self._class_count(task) if kind == 'segmentation' else None,
+                num_classes=self._class_count(task) if needs_classes else None,
                 edge_tolerance=self.edge_tolerance, edge_pos_weight=self.edge_pos_weight)
         return self._meters[task]
 
@@ -299,7 +307,7 @@ class MultiTaskMetric(BaseMetric):
             name = self._sample_name(sample)
             inputs: SampleInputs = {}
             for task in self.tasks:
-                spec = TASK_SPECS[task]
+                spec = get_task_spec(task)
                 if task == 'edge' and self.edge_eval_ids is not None \
                         and self._sample_id(sample) not in self.edge_eval_ids:
                     inputs[task] = None
@@ -326,7 +334,7 @@ class MultiTaskMetric(BaseMetric):
     def _save_edge(self, sample: Any, name: str) -> None:
         """Write the sample's edge probability as ``<edge_save_dir>/<id>.png``."""
         from .edge_files import write_edge_png
-        spec = TASK_SPECS['edge']
+        spec = get_task_spec('edge')
         pred = self._array(sample, spec.pred_field, 'edge')
         try:
             write_edge_png(self._to_meter_shape(pred, spec.channels, spec.pred_field),

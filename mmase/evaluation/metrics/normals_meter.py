@@ -3,7 +3,7 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .task_metrics import TaskMeter, check_protocol, sum_records
+from .task_metrics import TASK_METERS, TaskMeter, check_protocol, sum_records
 
 #: Angles (degrees) of the "% of pixels within" metrics of the ASTMT protocol.
 WITHIN_ANGLES = (11.25, 22.5, 30.0)
@@ -32,6 +32,7 @@ def angular_error(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
                                        np.linalg.norm(pred + gt, axis=0)))
 
 
+@TASK_METERS.register_module()
 class NormalsMeter(TaskMeter):
     """Angular error of surface normals on valid pixels, pooled over every valid pixel of the set.
 
@@ -46,6 +47,15 @@ class NormalsMeter(TaskMeter):
     Args:
         protocol (str): ``'invpt'`` | ``'atrc'`` | ``'astmt'``. Default: ``'invpt'``.
     """
+
+    #: Arguments the metric supplies from the task declaration and its own settings.
+    CONTEXT_ARGS = ('protocol', )
+
+    @classmethod
+    def metric_names(cls, protocol: str = 'invpt') -> tuple:
+        """Names of the metrics :meth:`compute` returns under ``protocol``."""
+        extra = ('median', 'rmse', 'within11.25', 'within22.5', 'within30')
+        return ('mErr', ) + (extra if protocol == 'astmt' else ())
 
     def __init__(self, protocol: str = 'invpt'):
         self.protocol = check_protocol(protocol)

@@ -4,7 +4,7 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .task_metrics import TaskMeter, check_protocol, safe_divide, sum_records
+from .task_metrics import TASK_METERS, TaskMeter, check_protocol, safe_divide, sum_records
 
 #: Thresholds of the pooled protocols ('invpt', 'atrc'): 0.05, 0.10, ..., 0.95.
 POOLED_THRESHOLDS = np.round(np.arange(1, 20) * 0.05, 10)
@@ -63,6 +63,7 @@ def f_measure(precision: np.ndarray, recall: np.ndarray, beta_squared: float) ->
     return safe_divide((1 + beta_squared) * precision * recall, beta_squared * precision + recall)
 
 
+@TASK_METERS.register_module()
 class SaliencyMeter(TaskMeter):
     """Saliency maxF (in percent) under a named protocol, and the ASTMT / MTLoRA mIoU.
 
@@ -95,6 +96,14 @@ class SaliencyMeter(TaskMeter):
         ignore_index (int): Ground-truth value of unlabelled pixels. Default: 255.
         beta_squared (float, optional): β² of the pooled protocols. Default: 0.3.
     """
+
+    #: Arguments the metric supplies from the task declaration and its own settings.
+    CONTEXT_ARGS = ('protocol', 'ignore_index')
+
+    @classmethod
+    def metric_names(cls, protocol: str = 'invpt') -> tuple:
+        """Names of the metrics :meth:`compute` returns under ``protocol``."""
+        return ('maxF', ) + (('maxF_atrc', ) if protocol == 'invpt' else ()) + ('mIoU', 'mIoU_pooled')
 
     def __init__(self, protocol: str = 'invpt', ignore_index: int = 255, beta_squared: float = 0.3):
         self.protocol = check_protocol(protocol)

@@ -3,9 +3,10 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .task_metrics import TaskMeter, safe_divide, sum_records
+from .task_metrics import TASK_METERS, TaskMeter, safe_divide, sum_records
 
 
+@TASK_METERS.register_module()
 class SegmentationMeter(TaskMeter):
     """mIoU from TP/FP/FN pooled over the whole set, pixels labelled ``ignore_index`` left out.
 
@@ -19,6 +20,14 @@ class SegmentationMeter(TaskMeter):
         skip_no_foreground (bool): Leave out images whose ground truth has no pixel of a class other
             than 0 (all background or all ignore), as the human-parts protocol does. Default: False.
     """
+
+    #: Arguments the metric supplies from the task declaration and its own settings.
+    CONTEXT_ARGS = ('num_classes', 'ignore_index')
+
+    @classmethod
+    def metric_names(cls, protocol: str = 'invpt') -> tuple:
+        """Names of the metrics :meth:`compute` returns under ``protocol``."""
+        return ('mIoU', )
 
     def __init__(self, num_classes: int, ignore_index: int = 255, skip_no_foreground: bool = False):
         if int(num_classes) != num_classes or num_classes < 2:

@@ -18,13 +18,25 @@ Evaluation protocols (DESIGN.md, "Evaluation protocols"):
 Segmentation, edge and depth metrics, and the saliency ``mIoU`` (the ASTMT / MTLoRA meter), are
 the same in every protocol. :func:`task_metric_names` lists what each task reports under each
 protocol, so a config's choice of main metric can be checked before anything runs.
+
+Meters are registered in :data:`TASK_METERS`; each task's declaration names its meter
+(``meter=dict(type='SaliencyMeter', ...)``, :mod:`mmase.tasks`) and :func:`build_task_meter`
+builds it, adding the arguments the meter class lists in ``CONTEXT_ARGS`` (``protocol``,
+``ignore_index`` / ``ignore_value`` from the declaration, ``num_classes``, the edge
+``tolerance`` / ``pos_weight``). A meter class also says which metrics it returns
+(``metric_names(protocol)``).
 """
 from abc import ABCMeta, abstractmethod
 from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mmengine.registry import Registry
+
 from mmase.tasks import get_task_spec
+
+#: Per-task meters (classes of :class:`TaskMeter`), named by task declarations.
+TASK_METERS = Registry('task meter', scope='mmase')
 
 #: Names of the evaluation protocols.
 PROTOCOLS = ('invpt', 'astmt', 'atrc')
@@ -43,7 +55,7 @@ def task_metric_names(task: str, protocol: str) -> Tuple[str, ...]:
     ``MultiTaskMetric``'s ``<task>/<name>`` keys).
 
     Args:
-        task (str): Task name (a key of ``mmase.tasks.TASK_SPECS``).
+        task (str): A declared task (``mmase.tasks.TASK_SPECS``).
         protocol (str): ``'invpt'`` | ``'astmt'`` | ``'atrc'``.
 
     Returns:
@@ -51,20 +63,17 @@ def task_metric_names(task: str, protocol: str) -> Tuple[str, ...]:
         ``sal`` under ``'invpt'``.
     """
     check_protocol(protocol)
+    return meter_class(task).metric_names(protocol)
+
+
+def meter_class(task: str) -> type:
+    """The meter class the declaration of ``task`` names (``meter.type``)."""
     spec = get_task_spec(task)
-    if spec.kind == 'segmentation':
-        return ('mIoU', )
-    if task == 'sal':
-        return ('maxF', ) + (('maxF_atrc', ) if protocol == 'invpt' else ()) + ('mIoU',
-                                                                                'mIoU_pooled')
-    if task == 'edge':
-        return ('odsF', 'loss')
-    if spec.kind == 'normals':
-        extra = ('median', 'rmse', 'within11.25', 'within22.5', 'within30')
-        return ('mErr', ) + (extra if protocol == 'astmt' else ())
-    if spec.kind == 'depth':
-        return ('rmse', 'abs_rel', 'delta1')
-    raise ValueError(f'no meter is defined for task {task!r} (kind {spec.kind!r})')
+    cls = TASK_METERS.get(spec.meter['type'])
+    if cls is None:
+        raise ValueError(f'task {task!r}: meter.type={spec.meter["type"]!r} is not a registered '
+                         f'meter; known: {sorted(TASK_METERS.module_dict)}')
+    return cls
 
 
 def sum_records(records: Iterable[Mapping[str, np.ndarray]],
@@ -128,37 +137,35 @@ def build_task_meter(task: str,
     """Build the meter of ``task`` for ``protocol``.
 
     Args:
-        task (str): Task name (a key of ``mmase.tasks.TASK_SPECS``).
+        task (str): A declared task (``mmase.tasks.TASK_SPECS``).
         protocol (str): ``'invpt'`` | ``'astmt'`` | ``'atrc'``. Default: ``'invpt'``.
         num_classes (int, optional): Number of classes, required for segmentation tasks.
         edge_tolerance (float): Edge matching distance as a fraction of the image diagonal.
         edge_pos_weight (float): Positive-class weight of the balanced BCE edge loss.
 
     Returns:
-        TaskMeter: ``SegmentationMeter`` (semseg; human_parts skipping images without parts),
-        ``SaliencyMeter``, ``NormalsMeter``, ``EdgeMeter`` or ``DepthMeter``.
+        TaskMeter: The meter the task's declaration names (``spec.meter``), e.g.
+        ``SegmentationMeter`` (human_parts skipping images without parts), ``SaliencyMeter``,
+        ``NormalsMeter``, ``EdgeMeter``, ``DepthMeter`` or ``PixelErrorMeter``.
     """
-    # imported here: the meter modules import this one for the base class
-    from .depth_meter import DepthMeter
-    from .edge_meter import EdgeMeter
-    from .normals_meter import NormalsMeter
-    from .saliency_meter import SaliencyMeter
-    from .segmentation_meter import SegmentationMeter
+    # imported here: the meter modules import this one for the base class (and register)
+    from . import depth_meter, edge_meter, normals_meter, saliency_meter  # noqa: F401
+    from . import pixel_error_meter, segmentation_meter  # noqa: F401
 
     check_protocol(protocol)
     spec = get_task_spec(task)
-    if spec.kind == 'segmentation':
-        if num_classes is None:
+    cls = meter_class(task)
+    cfg = {k: v for k, v in spec.meter.items() if k != 'type'}
+    context = dict(protocol=protocol, ignore_index=int(spec.ignore_value),
+                   ignore_value=float(spec.ignore_value), num_classes=num_classes,
+                   tolerance=edge_tolerance, pos_weight=edge_pos_weight)
+    for name in getattr(cls, 'CONTEXT_ARGS', ()):
+        if name in cfg:
+            continue  # the declaration's own value
+        if name == 'num_classes' and num_classes is None:
             raise ValueError(f'task {task!r} needs num_classes to build its meter')
-        return SegmentationMeter(num_classes, ignore_index=int(spec.ignore_value),
-                                 skip_no_foreground=task == 'human_parts')
-    if task == 'sal':
-        return SaliencyMeter(protocol, ignore_index=int(spec.ignore_value))
-    if task == 'edge':
-        return EdgeMeter(tolerance=edge_tolerance, pos_weight=edge_pos_weight,
-                         ignore_index=int(spec.ignore_value))
-    if spec.kind == 'normals':
-        return NormalsMeter(protocol)
-    if spec.kind == 'depth':
-        return DepthMeter()
-    raise ValueError(f'no meter is defined for task {task!r} (kind {spec.kind!r})')
+        cfg[name] = context[name]
+    try:
+        return cls(**cfg)
+    except TypeError as err:
+        raise ValueError(f'task {task!r}: meter={spec.meter!r}: {err}') from None

@@ -4,6 +4,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch.nn.functional as F
 from mmengine.model import ModuleDict
+from mmengine.registry import FUNCTIONS
 from mmengine.structures import PixelData
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.models.utils import resize
@@ -11,7 +12,18 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
-from mmase.tasks import TaskSpec, check_tasks, get_task_spec
+from .task_addition import (TASK_ADDITION_KEYS, TaskFreezer, check_task_addition,
+                            checkpoint_tasks, load_with_new_tasks, strip_prefix)
+
+
+def _task_function(name: str):
+    """A task-declaration function of ``mmase.tasks`` (registered in mmengine's FUNCTIONS under
+    ``mmase_<name>``): the models look task declarations up, they never import the table."""
+    function = FUNCTIONS.get(f'mmase_{name}')
+    if function is None:
+        raise RuntimeError(f'mmase_{name} is not registered: import mmase (or mmase.tasks) '
+                           f'before building the model')
+    return function
 
 
 @MODELS.register_module()
@@ -28,12 +40,21 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
     Each head sees its task's ground truth as ``gt_sem_seg``, so any mmseg decode head works for
     the segmentation tasks, and mmase's ``BinaryHead`` / ``DenseRegressionHead`` serve the binary
     and regression maps. Losses are reported as ``'<task>.<loss name>'`` times the task's weight.
-    Predictions are written to the samples as ``pred_<field>`` (``mmase.tasks``) at the original
-    image size: class ids (segmentation), foreground probability (binary), unit vectors
-    (normals), metres (depth).
+    Predictions are written to the samples as ``pred_<field>`` at the original image size, each
+    task's head output turned into a prediction by its declaration's ``activation`` (class ids,
+    foreground probability, unit vectors, the raw value) and test-time flips undone with its
+    ``flip_sign``. The declarations are looked up by name (``mmase.tasks``, through mmengine's
+    ``FUNCTIONS`` registry: the model never imports the task table).
+
+    ``task_addition`` adds tasks to a trained model (docs/adding_a_task.md): ``dict(checkpoint=
+    <.pth of a model with fewer tasks>, router_init=dict(<new task>=<checkpoint task whose
+    routers and task embedding it starts from>), frozen_tasks=(<checkpoint tasks>) | 'old' | (),
+    checkpoint_tasks=None)``. ``init_weights`` loads the checkpoint by task name
+    (:mod:`.task_addition`); frozen tasks keep their parameters (and the shared backbone
+    weights) and add no loss.
 
     Args:
-        tasks (Sequence[str]): Task names (``mmase.tasks.TASK_SPECS``).
+        tasks (Sequence[str]): Declared task names (``mmase.tasks.TASK_SPECS``).
         backbone (dict): Backbone config.
         decode_heads (dict): Task name -> decode head config, one per task.
         neck (dict, optional): Neck config, applied to each task's features.
@@ -44,6 +65,9 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         init_cfg (dict, optional): Initialisation config.
         pretrained (None): Accepted as None only (mmseg's ``init_model`` sets it); weights go in
             ``backbone.pretrained``.
+        custom_tasks (list[dict], optional): Task declarations to declare first (so that every
+            process building the model knows them). Default: None.
+        task_addition (dict, optional): See above. Default: None.
     """
 
     def __init__(self,
@@ -57,14 +81,17 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
                  data_preprocessor: Optional[dict] = None,
                  align_corners: bool = False,
                  init_cfg: Optional[dict] = None,
-                 pretrained: None = None):
+                 pretrained: None = None,
+                 custom_tasks: Optional[Sequence[dict]] = None,
+                 task_addition: Optional[dict] = None):
         if pretrained is not None:
             raise ValueError('model.pretrained is not used; set model.backbone.pretrained')
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.tasks = check_tasks(tasks, 'model.tasks')
+        _task_function('declare_tasks')(custom_tasks, 'model.custom_tasks')
+        self.tasks = _task_function('check_tasks')(tasks, 'model.tasks')
         self._check_task_dict(decode_heads, 'model.decode_heads', required=True)
         self._check_task_dict(loss_weights or {}, 'model.loss_weights', required=False)
-        self.specs: Dict[str, TaskSpec] = {t: get_task_spec(t) for t in self.tasks}
+        self.specs = {t: _task_function('get_task_spec')(t, 'model.tasks') for t in self.tasks}
         self.loss_weights = {t: float((loss_weights or {}).get(t, 1.0)) for t in self.tasks}
         bad = {t: w for t, w in self.loss_weights.items() if not math.isfinite(w) or w < 0}
         if bad:
@@ -88,6 +115,57 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         self.align_corners = align_corners
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
+        self.task_addition = self._check_task_addition_keys(task_addition)
+        self._freezer: Optional[TaskFreezer] = None
+        #: the tasks whose losses train (all but the frozen ones of ``task_addition``)
+        self.loss_tasks = self.tasks
+
+    @staticmethod
+    def _check_task_addition_keys(cfg: Optional[dict]) -> Optional[dict]:
+        if cfg is None:
+            return None
+        if not isinstance(cfg, dict) or 'checkpoint' not in cfg:
+            raise ValueError(f'model.task_addition must be dict(checkpoint=..., router_init=..., '
+                             f'frozen_tasks=...), got {cfg!r}')
+        unknown = sorted(set(cfg) - set(TASK_ADDITION_KEYS))
+        if unknown:
+            raise ValueError(f'model.task_addition has unknown keys {unknown}; known: '
+                             f'{TASK_ADDITION_KEYS}')
+        return dict(cfg)
+
+    def init_weights(self):
+        """Initialise as configured, then (``task_addition``) load the trained model's tensors by
+        task name and freeze its frozen tasks."""
+        super().init_weights()
+        if self.task_addition is None:
+            return
+        from mmase.engine.checkpoint_check import load_checkpoint_file
+        cfg = self.task_addition
+        path = cfg['checkpoint']
+        checkpoint = load_checkpoint_file(path, map_location='cpu')
+        old_tasks = checkpoint_tasks(checkpoint, cfg.get('checkpoint_tasks'), path)
+        router_init, frozen = check_task_addition(cfg, self.tasks, old_tasks, path)
+        load_with_new_tasks(self, strip_prefix(checkpoint), old_tasks, router_init, path)
+        if frozen:
+            self._freezer = TaskFreezer(self, frozen)
+            self._freezer.snapshot()
+            self._freezer.apply()
+            self.loss_tasks = tuple(t for t in self.tasks if t not in frozen)
+
+    def train(self, mode: bool = True):
+        """Set the mode; frozen tasks (``task_addition``) stay frozen, their heads in eval."""
+        super().train(mode)
+        if self._freezer is not None:
+            self._freezer.apply()
+        return self
+
+    def train_step(self, data, optim_wrapper):
+        """mmengine's train step; then the frozen rows of the per-task tensors are written back
+        (weight decay would move them)."""
+        log_vars = super().train_step(data, optim_wrapper)
+        if self._freezer is not None:
+            self._freezer.restore()
+        return log_vars
 
     def _check_task_dict(self, mapping: dict, field: str, required: bool) -> None:
         if not isinstance(mapping, dict):
@@ -100,17 +178,20 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
             raise ValueError(f'{field} has no entry for tasks {missing}')
 
     # ------------------------------------------------------------------ features
-    def extract_feat(self, inputs: Tensor) -> Dict[str, Tuple[Tensor, ...]]:
-        """Args: inputs (N, 3, H, W). Returns: task -> tuple of feature maps (N, C, h, w)."""
+    def extract_feat(self, inputs: Tensor,
+                     tasks: Optional[Sequence[str]] = None) -> Dict[str, Tuple[Tensor, ...]]:
+        """Args: inputs (N, 3, H, W); tasks (default all). Returns: task -> tuple of feature
+        maps (N, C, h, w)."""
+        tasks = self.tasks if tasks is None else tuple(tasks)
         if self.task_conditioned:
-            feats = self.backbone.forward_tasks(inputs, self.tasks)
+            feats = self.backbone.forward_tasks(inputs, tasks)
             if self.neck is not None:
                 feats = {t: self.neck(f) for t, f in feats.items()}
             return feats
         shared = self.backbone(inputs)
         if self.neck is not None:
             shared = self.neck(shared)
-        return {t: shared for t in self.tasks}
+        return {t: shared for t in tasks}
 
     def _task_samples(self, data_samples: List[SegDataSample], task: str) -> List[SegDataSample]:
         """Samples whose ``gt_sem_seg`` is ``task``'s ground truth (no copy of the data)."""
@@ -128,9 +209,9 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
     # ------------------------------------------------------------------ modes
     def loss(self, inputs: Tensor, data_samples: List[SegDataSample]) -> dict:
         """Weighted per-task losses (plus the backbone's auxiliary losses)."""
-        feats = self.extract_feat(inputs)
+        feats = self.extract_feat(inputs, self.loss_tasks)
         losses = dict()
-        for task in self.tasks:
+        for task in self.loss_tasks:
             task_losses = self.decode_heads[task].loss(
                 feats[task], self._task_samples(data_samples, task), self.train_cfg)
             weight = self.loss_weights[task]
@@ -186,24 +267,26 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
             sample.set_field(PixelData(data=self._activate(spec, out, task)), spec.pred_field)
 
     @staticmethod
-    def _unflip(out: Tensor, direction: str, spec: TaskSpec) -> Tensor:
-        """Flip a (1, C, H, W) output back; normals also change the sign of x (or y)."""
-        dim, component = (3, 0) if direction == 'horizontal' else (2, 1)
-        out = out.flip(dims=(dim, ))
-        if spec.kind == 'normals':
+    def _unflip(out: Tensor, direction: str, spec) -> Tensor:
+        """Flip a (1, C, H, W) output back; a vector map (``spec.flip_sign``, normals) also
+        changes the sign of its x (or y) channel."""
+        horizontal = direction == 'horizontal'
+        out = out.flip(dims=(3 if horizontal else 2, ))
+        if spec.flip_sign is not None:
+            component = spec.flip_sign[0 if horizontal else 1]
             out = out.clone()
             out[:, component] = -out[:, component]
         return out
 
-    def _activate(self, spec: TaskSpec, out: Tensor, task: str) -> Tensor:
-        """(C, H, W) head output -> the prediction format of ``spec.kind``."""
-        if spec.kind == 'segmentation':
+    def _activate(self, spec, out: Tensor, task: str) -> Tensor:
+        """(C, H, W) head output -> the prediction, by the declaration's ``activation``."""
+        if spec.activation == 'argmax':
             if out.shape[0] == 1:
                 threshold = self.decode_heads[task].threshold
                 return (out.sigmoid() > threshold).long()
             return out.argmax(dim=0, keepdim=True)
-        if spec.kind == 'binary':
+        if spec.activation == 'sigmoid':
             return out.sigmoid() if out.shape[0] == 1 else out.softmax(dim=0)[1:2]
-        if spec.kind == 'normals':
+        if spec.activation == 'normalize':
             return F.normalize(out, p=2, dim=0)
-        return out  # depth, metres
+        return out  # identity: depth in metres, any regressed value
