@@ -11,7 +11,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 import mmase  # noqa: E402,F401
 from mmase.engine import check_checkpoint, check_config_checkpoints  # noqa: E402
 from mmase.engine.config_check import check_config, check_output_dirs  # noqa: E402
-from mmase.engine.strict_loading import require_matching_checkpoint  # noqa: E402
+from mmase.engine.strict_loading import (check_checkpoint_matches,  # noqa: E402
+                                         require_matching_checkpoint)
 from mmase.utils import configure_device, default_collect_dirs, exit_distributed_rank  # noqa: E402
 
 
@@ -23,7 +24,12 @@ def parse_args():
     parser.add_argument('--allow-partial-checkpoint', action='store_true', default=False,
                         help='evaluate even if the checkpoint\'s keys or shapes do not match the '
                              'model (the rest stays randomly initialised; default: an error)')
-    parser.add_argument('--out', help='dump every prediction to this pickle file (.pkl)')
+    parser.add_argument('--out', help='a .pkl file: dump every prediction there; a directory: '
+                        'write each task\'s prediction as DIR/<task>/<id>.png (class ids; '
+                        'probability x 255; normals RGB (n+1)/2*255; depth uint16 mm)')
+    parser.add_argument('--tta', action='store_true',
+                        help='test-time augmentation: the config\'s tta_pipeline (flips x '
+                        'scales) averaged per task by tta_model (MultiTaskTTAModel)')
     parser.add_argument('--save-edges', metavar='DIR',
                         help='also write each image\'s edge probability as DIR/<id>.png (for '
                         'SEISM or tools/analysis/eval_edges.py)')
@@ -59,6 +65,18 @@ def trigger_visualization_hook(cfg, args):
     return cfg
 
 
+def use_tta(cfg):
+    """Swap in the TTA pipeline and wrap the model in ``tta_model`` (mmseg's ``--tta``)."""
+    for key in ('tta_model', 'tta_pipeline'):
+        if key not in cfg:
+            raise RuntimeError(f'--tta needs `{key}` in the config (configs/_base_/'
+                               f'default_runtime.py and configs/_base_/datasets/*.py define it)')
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.tta_model.module = cfg.model
+    cfg.model = cfg.tta_model
+    return cfg
+
+
 def main():
     args = parse_args()
     cfg = Config.fromfile(args.config)
@@ -73,7 +91,13 @@ def main():
     check_config(cfg, args.cfg_options, file_keys)  # typos, negative loss weights
     check_checkpoint(args.checkpoint)  # missing, damaged or crafted: refused before any build
     check_config_checkpoints(cfg)  # model.backbone.pretrained, init_cfg Pretrained
-    outputs = [(osp.dirname(osp.abspath(args.out)), '--out') if args.out else None,
+    out_pickle = bool(args.out) and args.out.endswith(('.pkl', '.pickle'))
+    if args.out and not out_pickle and osp.splitext(args.out)[1]:
+        raise ValueError(f'--out {args.out}: give a .pkl file or a directory (no suffix)')
+    out_dir = args.out and (osp.dirname(osp.abspath(args.out)) if out_pickle else args.out)
+    if out_dir and not out_pickle:
+        os.makedirs(out_dir, exist_ok=True)
+    outputs = [(out_dir, '--out') if args.out else None,
                (args.show_dir, '--show-dir') if args.show_dir else None]
     check_output_dirs(cfg, training=False, extra=[o for o in outputs if o])
     if args.launcher != 'none':
@@ -81,9 +105,12 @@ def main():
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
-    if args.out is not None:
-        if not args.out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out {args.out}: the output file must be a .pkl file')
+    if args.tta:
+        cfg = use_tta(cfg)
+    cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(type='PerClassIoUHook')]
+    if args.out is not None and not out_pickle:
+        cfg.custom_hooks.append(dict(type='SavePredictionsHook', out_dir=args.out))
+    elif args.out is not None:
         evaluators = cfg.test_evaluator
         evaluators = list(evaluators) if isinstance(evaluators, (list, tuple)) else [evaluators]
         dump = dict(type='DumpResults', out_file_path=args.out)
@@ -97,7 +124,13 @@ def main():
         set_edge_save_dir(cfg, args.save_edges)
     configure_device(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
-    if not args.allow_partial_checkpoint:
+    if not args.allow_partial_checkpoint and args.tta:
+        # the TTA wrapper holds the model as .module (mmengine loads into it): check that one
+        from mmengine.runner.checkpoint import _load_checkpoint
+        check_checkpoint_matches(runner.model.module,
+                                 _load_checkpoint(args.checkpoint, map_location='cpu'),
+                                 args.checkpoint)
+    elif not args.allow_partial_checkpoint:
         require_matching_checkpoint(runner)
     runner.test()
     exit_distributed_rank()  # explicit teardown: no abort of a rank at interpreter exit

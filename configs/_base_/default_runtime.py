@@ -8,10 +8,12 @@ env_cfg = dict(
 )
 vis_backends = [
     dict(type='LocalVisBackend'),
-    # TensorBoard: uncomment (and `pip install tensorboard`) to log scalars there too.
-    # dict(type='TensorboardVisBackend'),
+    # TensorBoard beside it: `tools/train.py --tensorboard` (pip install -e ".[tensorboard]"), or
+    # add dict(type='TensorboardVisBackend') here.
 ]
 visualizer = dict(type='MultiTaskLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+# tools/test.py --tta: flips x scales of the dataset's tta_pipeline, averaged per task
+tta_model = dict(type='MultiTaskTTAModel')
 log_processor = dict(by_epoch=False)
 log_level = 'INFO'
 load_from = None

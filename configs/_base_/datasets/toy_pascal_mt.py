@@ -31,6 +31,23 @@ test_pipeline = [
     dict(type='LoadMultiTaskAnnotations'),
     dict(type='PackMultiTaskInputs')
 ]
+# Test-time augmentation (tools/test.py --tta, model MultiTaskTTAModel): the test resize, then
+# every view of scales x flips; annotations after the flip, so the ground truth stays unflipped
+# at the original size. (Predicting needs no labels: mmase.apis drops LoadMultiTaskAnnotations.)
+tta_ratios = [0.75, 1.0, 1.25]
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='MultiTaskResize', scale=(64, 64), keep_ratio=True),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='MultiTaskResize', scale_factor=r, keep_ratio=True) for r in tta_ratios],
+            [dict(type='MultiTaskRandomFlip', prob=0.0, direction='horizontal'),
+             dict(type='MultiTaskRandomFlip', prob=1.0, direction='horizontal')],
+            [dict(type='LoadMultiTaskAnnotations')],
+            [dict(type='PackMultiTaskInputs')],
+        ])
+]
 train_dataloader = dict(
     batch_size=4,
     num_workers=0,

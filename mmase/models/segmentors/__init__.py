@@ -1,3 +1,4 @@
 from .multitask_encoder_decoder import MultiTaskEncoderDecoder
+from .multitask_tta import MultiTaskTTAModel
 
-__all__ = ['MultiTaskEncoderDecoder']
+__all__ = ['MultiTaskEncoderDecoder', 'MultiTaskTTAModel']

@@ -1,0 +1,95 @@
+"""Test-time augmentation for multi-task models: flip and multi-scale views averaged per task."""
+from typing import Dict, List
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseTTAModel
+from mmengine.structures import PixelData
+from mmseg.models.utils import resize
+from mmseg.registry import MODELS
+from torch import Tensor
+
+
+@MODELS.register_module()
+class MultiTaskTTAModel(BaseTTAModel):
+    """Average a ``MultiTaskEncoderDecoder``'s views (``TestTimeAug`` of resizes and flips).
+
+    Each view's head outputs are cropped of padding, flipped back and resized to the original
+    image, then turned into per-task quantities that can be averaged:
+
+    - segmentation: class probabilities (softmax; a 1-channel head: sigmoid), averaged, then
+      argmax (1-channel: ``> head.threshold``);
+    - binary (saliency, edges): foreground probability, averaged;
+    - normals: each view's unit vectors, **x negated on a horizontally flipped view** (y on a
+      vertical flip), averaged, then L2-normalised;
+    - depth: metres, averaged.
+
+    Ground truth and meta information come from the first view (the test-time annotations are
+    loaded after the flip, at the original size). Args as mmengine's ``BaseTTAModel``
+    (``module``: the segmentor config).
+    """
+
+    def test_step(self, data) -> list:
+        """Args: data with ``inputs`` / ``data_samples``, each a list (one entry per view) of
+        batches. Returns: one merged sample per image."""
+        views = [{key: value[i] for key, value in data.items()} for i in range(len(data['inputs']))]
+        sums: Dict[str, List[Tensor]] = {}
+        first = None
+        segmentor = self.module
+        specs = segmentor.specs
+        for view in views:
+            view = segmentor.data_preprocessor(view, False)
+            samples = view['data_samples']
+            if first is None:
+                first = samples
+            metas = [s.metainfo for s in samples]
+            with torch.no_grad():
+                logits = segmentor.encode_decode(view['inputs'], metas)
+            for task, out in logits.items():
+                maps = [self._to_original(out[i:i + 1], metas[i], specs[task], task)
+                        for i in range(len(samples))]
+                if task not in sums:
+                    sums[task] = maps
+                else:
+                    sums[task] = [a + b for a, b in zip(sums[task], maps)]
+        for task, maps in sums.items():
+            spec = specs[task]
+            for sample, total in zip(first, maps):
+                mean = total / len(views)
+                sample.set_field(PixelData(data=self._finalize(mean, spec, task)), spec.pred_field)
+        return first
+
+    def _to_original(self, out: Tensor, meta: dict, spec, task: str) -> Tensor:
+        """(1, C, h, w) head output of one view -> (C, H, W) averageable map at ``ori_shape``."""
+        height, width = out.shape[-2:]
+        left, right, top, bottom = meta.get('img_padding_size', meta.get('padding_size',
+                                                                         (0, 0, 0, 0)))
+        out = out[:, :, top:height - bottom, left:width - right]
+        if meta.get('flip', False):
+            direction = meta.get('flip_direction', 'horizontal')
+            dim, component = (3, 0) if direction == 'horizontal' else (2, 1)
+            out = out.flip(dims=(dim, ))
+            if spec.kind == 'normals':
+                out = out.clone()
+                out[:, component] = -out[:, component]
+        out = resize(out, size=tuple(meta['ori_shape'][:2]), mode='bilinear',
+                     align_corners=self.module.align_corners, warning=False)[0]
+        if spec.kind == 'segmentation':
+            return out.sigmoid() if out.shape[0] == 1 else out.softmax(dim=0)
+        if spec.kind == 'binary':
+            return out.sigmoid() if out.shape[0] == 1 else out.softmax(dim=0)[1:2]
+        if spec.kind == 'normals':
+            return F.normalize(out, p=2, dim=0)
+        return out
+
+    def _finalize(self, mean: Tensor, spec, task: str) -> Tensor:
+        if spec.kind == 'segmentation':
+            if mean.shape[0] == 1:
+                return (mean > self.module.decode_heads[task].threshold).long()
+            return mean.argmax(dim=0, keepdim=True)
+        if spec.kind == 'normals':
+            return F.normalize(mean, p=2, dim=0)
+        return mean
+
+    def merge_preds(self, data_samples_list):  # test_step merges before activation
+        raise NotImplementedError('MultiTaskTTAModel merges in test_step')
