@@ -103,13 +103,13 @@ class MoELoRAFFN(nn.Module):
                 raise TypeError(f'{type(self).__name__} needs a task index: pass one, or build '
                                 f'it with a task_source')
             task = self._task_source()
+        if self.channels_first and x.dim() != 4:
+            raise ValueError(f'channels_first {type(self).__name__} expects (N, C, H, W) maps, '
+                             f'got shape {tuple(x.shape)}')
         ffn = self._ffn
         base = ffn(x, task) if getattr(ffn, 'task_conditioned', False) else ffn(x)
         if not self.channels_first:
             return base + self.experts(x, task)
-        if x.dim() != 4:
-            raise ValueError(f'channels_first {type(self).__name__} expects (N, C, H, W) maps, '
-                             f'got shape {tuple(x.shape)}')
         n, _, h, w = x.shape
         delta = self.experts(x.flatten(2).transpose(1, 2), task)  # (N, H*W, d_out)
         return base + delta.transpose(1, 2).reshape(n, -1, h, w)

@@ -296,3 +296,70 @@ def test_wrapped_layer_outside_the_backbone_forward_is_refused():
     model = wrapped('vit')
     with pytest.raises(RuntimeError, match='outside its backbone'):
         model.backbone(torch.randn(1, 3, 32, 32))
+
+
+# ------------------------------------------------------------------------------------------------
+# original releases, converted as mmseg's swin2mmseg / mit2mmseg do
+def _swin_release(state):
+    """mmseg-format Swin keys -> the Swin release's (the inverse of mmseg's converter)."""
+    release = {'norm.weight': torch.ones(32), 'norm.bias': torch.zeros(32),
+               'head.weight': torch.zeros(10, 32), 'head.bias': torch.zeros(10)}
+    for key, value in state.items():
+        if key.startswith('norm'):
+            continue  # mmseg's output norms are not in the release
+        if key.endswith('downsample.reduction.weight'):
+            out, inp = value.shape
+            value = value.reshape(out, inp // 4, 4).transpose(1, 2)[:, [0, 2, 1, 3], :]
+            value = value.reshape(out, inp)
+        elif '.downsample.norm.' in key:
+            value = value.reshape(-1, 4).t()[[0, 2, 1, 3]].reshape(-1)
+        key = (key.replace('stages.', 'layers.', 1).replace('.attn.w_msa.', '.attn.')
+               .replace('.ffn.layers.0.0.', '.mlp.fc1.').replace('.ffn.layers.1.', '.mlp.fc2.')
+               .replace('patch_embed.projection.', 'patch_embed.proj.'))
+        release[key] = value
+    return release
+
+
+def _mit_release(state):
+    """mmseg-format MiT keys -> the SegFormer release's (the inverse of mmseg's converter)."""
+    import re
+    release = {'head.weight': torch.zeros(10, 16), 'head.bias': torch.zeros(10)}
+    for key, value in state.items():
+        stage, part, rest = re.match(r'^layers\.(\d+)\.(\d)\.(.*)$', key).groups()
+        stage = int(stage) + 1
+        if part == '0':
+            release[f'patch_embed{stage}.' + rest.replace('projection.', 'proj.')] = value
+        elif part == '2':
+            release[f'norm{stage}.{rest}'] = value
+        elif '.attn.attn.in_proj_' in '.' + rest:
+            kind = rest.rsplit('in_proj_', 1)[1]
+            block = rest.split('.')[0]
+            width = value.shape[0] // 3
+            release[f'block{stage}.{block}.attn.q.{kind}'] = value[:width]
+            release[f'block{stage}.{block}.attn.kv.{kind}'] = value[width:]
+        else:
+            rest = rest.replace('attn.attn.out_proj.', 'attn.proj.')
+            if '.ffn.layers.' in '.' + rest:
+                if rest.endswith(('layers.0.weight', 'layers.4.weight')):
+                    value = value.reshape(value.shape[:2])
+                rest = (rest.replace('ffn.layers.0.', 'mlp.fc1.')
+                        .replace('ffn.layers.1.', 'mlp.dwconv.dwconv.')
+                        .replace('ffn.layers.4.', 'mlp.fc2.'))
+            release[f'block{stage}.{rest}'] = value
+    return release
+
+
+@pytest.mark.parametrize('family,to_release,marker', [
+    ('swin', _swin_release, 'layers.1.blocks.0.mlp.fc1.weight'),
+    ('mit', _mit_release, 'block2.0.attn.kv.weight')])
+def test_original_release_is_converted(family, to_release, marker, tmp_path):
+    plain, _ = plain_and_file(family, tmp_path)
+    release = to_release(plain.state_dict())
+    assert marker in release and marker not in plain.state_dict()
+    path = tmp_path / 'release.pth'
+    torch.save(dict(model=release), path)
+    model = wrapped(family, str(path)).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        for out, ref in zip(model(x, 'normals'), plain(x)):
+            torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
