@@ -18,7 +18,7 @@ TINY = dict(batch=1, tokens=16, channels=32, heads=2)
 TINY_MODEL = dict(arch=dict(embed_dims=32, num_layers=4, num_heads=2), image_size=32,
                   head_channels=16)
 MODEL_VARIANTS = {'floor', 'ase:16-3-1-4', 'ase:32-6-2-2', 'ase:64-12-4-1', 'linear:16-3-1-4',
-                  'mtl-vit', 'loop:64-12-4-1'}
+                  'mtl-vit', 'loop:64-12-4-1', 'fgmoe-decoder'}
 
 
 @pytest.fixture(scope='module')
@@ -140,7 +140,9 @@ def tiny_models(tool):
 
 def test_model_result_schema(tool):
     result = tool.run_model(repeats=1, warmup=0, **TINY_MODEL)
-    assert set(result) == {'step_ms', 'step_over_floor', 'backbone_ms', 'targets'}
+    assert set(result) == {'step_ms', 'step_over_floor', 'backbone_ms', 'targets', 'ratios'}
+    assert set(result['ratios']) == {'fgmoe_decoder_over_ase16'}
+    assert result['ratios']['fgmoe_decoder_over_ase16'] > 0
     assert set(result['step_ms']) == MODEL_VARIANTS
     assert set(result['step_over_floor']) == MODEL_VARIANTS - {'floor'}
     assert set(result['backbone_ms']) == {'floor', 'mtl-vit'}
@@ -157,7 +159,7 @@ def test_model_variants_build_what_they_name(tool):
     base = tool.model_config(TINY_MODEL['arch'], TINY_MODEL['image_size'],
                              TINY_MODEL['head_channels'])
     specs = tool.model_variants(base['backbone']['adapter'])
-    assert set(specs) == MODEL_VARIANTS - {'loop:64-12-4-1'}
+    assert set(specs) == MODEL_VARIANTS - {'loop:64-12-4-1', 'fgmoe-decoder'}
     built = {}
     for name, overrides in specs.items():
         built[name] = tool.build_model(dict(base, backbone=dict(base['backbone'], **overrides)))
@@ -223,4 +225,22 @@ def test_cli_model_json(tool, capsys, monkeypatch):
     assert set(result) == {'settings', 'archs'} and set(result['archs']) == {'vit-s'}
     assert result['settings']['image_size'] == 224 and result['settings']['tasks'] == 5
     tool.print_model_table(result)
-    assert 'ase16_over_floor' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert 'ase16_over_floor' in out and 'ratio fgmoe_decoder_over_ase16' in out
+
+
+def test_fgmoe_decoder_variant_is_the_same_vit_frozen(tool):
+    cfg = tool.fgmoe_decoder_config(TINY_MODEL['arch'], TINY_MODEL['image_size'],
+                                    TINY_MODEL['head_channels'])
+    model = tool.build_model(cfg)
+    ase = tool.build_model(tool.model_config(TINY_MODEL['arch'], TINY_MODEL['image_size'],
+                                             TINY_MODEL['head_channels']))
+    encoder = model.backbone.encoder
+    assert type(model.backbone).__name__ == 'FrozenEncoderMTDecoder'
+    assert encoder.embed_dims == ase.backbone.embed_dims == 32
+    assert encoder.out_indices == ase.backbone.out_indices == (0, 1, 2, 3)
+    assert not any(p.requires_grad for p in encoder.parameters())
+    assert model.backbone.tasks == ase.backbone.tasks and len(model.backbone.tasks) == 5
+    data = model.data_preprocessor(tool.synthetic_batch(2, TINY_MODEL['image_size']),
+                                   training=True)
+    tool.train_step(model, data)  # the segmentor's loss and backward run

@@ -42,11 +42,16 @@ tasks, as the config's ``lora``):
 - ``loop:64-12-4-1``: ``ase:64-12-4-1`` with every FFN's experts replaced by their
   per-expert-loop twin (same weights, checked to compute the same features);
 - ``backbone:floor``, ``backbone:mtl-vit``: forward + backward of the backbone alone
-  (``forward_tasks`` features of all tasks, summed), heads excluded.
+  (``forward_tasks`` features of all tasks, summed), heads excluded;
+- ``fgmoe-decoder``: FGMoE as a multi-task decoder on the same ViT, frozen
+  (``configs/fgmoe/_base_/fgmoe-decoder_vit{-s,-b}_pascal_mt.py``: the encoder once per batch
+  without gradient, two FGMoE decoder blocks 16-6-2 for all five tasks in one batched pass,
+  one light head per task), reported against ASE 16/3/1/4 (``ratios``).
 
 It reports against the issue's targets (ratios of one run): ASE 16/3/1/4 <= 1.05x the floor,
 64/12/4/1 <= 1.05x 16/3/1/4, the loop >= 5x slower than the fused 64/12/4/1, the MTL-ViT's
-backbone <= 0.25x the floor's. ``--dtype bfloat16`` runs the model mode under autocast (as
+backbone <= 0.25x the floor's; without a target, the FGMoE decoder's step over ASE 16/3/1/4's.
+``--dtype bfloat16`` runs the model mode under autocast (as
 AMP training does), the block mode with bf16 weights.
 
 Example::
@@ -71,7 +76,8 @@ model mode::
                          "step_over_floor": {"ase:16-3-1-4": ..., ...},
                          "backbone_ms": {"floor": ..., "mtl-vit": ...},
                          "targets": {"ase16_over_floor": {"ratio": ..., "target": "<= 1.05",
-                                                          "met": true}, ...}}, ...}}
+                                                          "met": true}, ...},
+                         "ratios": {"fgmoe_decoder_over_ase16": ...}}, ...}}
 """
 import argparse
 import contextlib
@@ -405,6 +411,14 @@ MODEL_TARGETS = (
     ('loop_over_ase64', 'loop:64-12-4-1', 'ase:64-12-4-1', '>=', 5.0),
     ('mtl_backbone_over_floor_backbone', 'backbone:mtl-vit', 'backbone:floor', '<=', 0.25),
 )
+#: The FGMoE decoder on the frozen ViT of the same name (configs/fgmoe).
+FGMOE_DECODER_CONFIGS = {
+    'vit-s': 'configs/fgmoe/_base_/fgmoe-decoder_vit-s_pascal_mt.py',
+    'vit-b': 'configs/fgmoe/_base_/fgmoe-decoder_vit-b_pascal_mt.py',
+}
+FGMOE_DECODER = 'fgmoe-decoder'
+#: (name, numerator, denominator) of the ratios reported without a target.
+MODEL_RATIOS = (('fgmoe_decoder_over_ase16', FGMOE_DECODER, 'ase:16-3-1-4'), )
 
 
 def model_variants(adapter: dict) -> Dict[str, dict]:
@@ -446,6 +460,32 @@ def model_config(arch: Union[str, dict], image_size: int = MODEL_IMAGE_SIZE,
         cfg['backbone']['out_indices'] = tuple(range(arch['num_layers'] - 4, arch['num_layers']))
         for head in heads:
             head['in_channels'] = [arch['embed_dims']] * 4
+    if head_channels is not None:
+        for head in heads:
+            head['channels'] = head_channels
+    return cfg
+
+
+def fgmoe_decoder_config(arch: Union[str, dict], image_size: int = MODEL_IMAGE_SIZE,
+                         head_channels: Optional[int] = None) -> dict:
+    """The FGMoE-decoder model dict on the frozen ViT ``arch`` (as :func:`model_config`: a
+    dict ``arch`` replaces the ViT-S encoder, its last four blocks feed a decoder of the
+    encoder's width and heads), at ``image_size``, no pretrained file."""
+    from mmengine.config import Config
+    name = arch if isinstance(arch, str) else 'vit-s'
+    cfg = copy.deepcopy(Config.fromfile(osp.join(ROOT, FGMOE_DECODER_CONFIGS[name])).model
+                        .to_dict())
+    cfg['data_preprocessor']['size'] = (image_size, image_size)
+    encoder, decoder = cfg['backbone']['encoder'], cfg['backbone']['decoder']
+    encoder.update(img_size=image_size, pretrained=None)
+    heads = cfg['decode_heads'].values()
+    if isinstance(arch, dict):
+        dims = arch['embed_dims']
+        encoder['arch'] = dict(arch)
+        encoder['out_indices'] = tuple(range(arch['num_layers'] - 4, arch['num_layers']))
+        decoder.update(in_channels=[dims] * 4, embed_dims=dims, num_heads=arch['num_heads'])
+        for head in heads:
+            head['in_channels'] = [dims] * len(head['in_channels'])
     if head_channels is not None:
         for head in heads:
             head['channels'] = head_channels
@@ -572,6 +612,7 @@ def run_model(arch: Union[str, dict] = 'vit-s', repeats: int = 5, warmup: int = 
         cfg = copy.deepcopy(base)
         cfg['backbone'].update(copy.deepcopy(overrides))
         models[name] = build_model(cfg)
+    models[FGMOE_DECODER] = build_model(fgmoe_decoder_config(arch, image_size, head_channels))
     if models['floor'].backbone.task_agnostic or not models['mtl-vit'].backbone.task_agnostic:
         raise RuntimeError('expected the floor to run per task (task embeddings) and the '
                            'MTL-ViT once for all tasks')
@@ -605,7 +646,8 @@ def run_model(arch: Union[str, dict] = 'vit-s', repeats: int = 5, warmup: int = 
         step_over_floor={name: round(paired(times, name, 'floor'), 3)
                          for name in models if name != 'floor'},
         backbone_ms={name: round(med[f'backbone:{name}'], 1) for name in ('floor', 'mtl-vit')},
-        targets={})
+        targets={},
+        ratios={key: round(paired(times, num, den), 3) for key, num, den in MODEL_RATIOS})
     for key, num, den, op, limit in MODEL_TARGETS:
         ratio = paired(times, num, den)
         met = ratio <= limit if op == '<=' else ratio >= limit
@@ -633,6 +675,8 @@ def print_model_table(result: Dict) -> None:
         for key, target in row['targets'].items():
             status = 'met' if target['met'] else 'MISSED'
             print(f'target {key}: {target["ratio"]:.3f} (want {target["target"]}) {status}')
+        for key, ratio in row['ratios'].items():
+            print(f'ratio {key}: {ratio:.3f}')
 
 
 def main(argv=None) -> Dict:
