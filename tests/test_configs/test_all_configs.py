@@ -203,6 +203,8 @@ def shrink_config(cfg: Config, work_dir: str) -> Config:
     def no_pretrained(node, path):
         if 'pretrained' in node:
             node['pretrained'] = None
+        if 'task_addition' in node:  # its checkpoint is not of the shrunk model
+            node['task_addition'] = None
         if isinstance(node.get('init_cfg'), dict) and node['init_cfg'].get('type') == 'Pretrained':
             node['init_cfg'] = None
 

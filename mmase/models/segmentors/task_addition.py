@@ -5,7 +5,7 @@ A task-conditioned backbone keeps per-task rows in shared tensors: every ``TaskR
 (row = position in ``backbone.task_embedding_tasks``). :func:`load_with_new_tasks` fills a model
 that has more tasks than the checkpoint: every old task's rows are copied from the checkpoint by
 name, a new task's rows from its ``router_init`` source task (ours: the same source for its
-routers and its task embedding), its decode head keeps its fresh initialisation, and every
+routers and its task embedding; ``'mean'``: the mean of the old tasks' rows), its decode head keeps its fresh initialisation, and every
 other tensor is copied as is (shapes must agree).
 
 Frozen tasks (:class:`TaskFreezer`): the parameters that serve them are not trained: their decode
@@ -77,9 +77,11 @@ def check_task_addition(cfg: dict, tasks: Sequence[str], old_tasks: Sequence[str
         if task not in new:
             raise ValueError(f'task_addition.router_init[{task!r}]: {task!r} is not a new task '
                              f'(new: {new})')
-        if source not in old_tasks:
+        if source not in old_tasks and source != 'mean':
+            hint = ' (run tools/add_task.py to find it)' if source == 'most_similar' else ''
             raise ValueError(f'task_addition.router_init[{task!r}]={source!r} is not a task of '
-                             f'the checkpoint {path!r} (tasks {tuple(old_tasks)})')
+                             f'the checkpoint {path!r} (tasks {tuple(old_tasks)}) nor '
+                             f"'mean'{hint}")
     absent = [t for t in new if t not in router_init]
     if absent:
         raise ValueError(f'task_addition.router_init has no source task for the new tasks '
@@ -126,6 +128,9 @@ def load_with_new_tasks(model: nn.Module, state: Dict[str, torch.Tensor],
                                      f'{tuple(param.shape[1:])}')
                 for i, task in enumerate(row_tasks):
                     source = router_init.get(task, task)
+                    if source == 'mean':  # the mean of the old tasks' rows
+                        param[i].copy_(old.mean(dim=0))
+                        continue
                     if source not in old_rows:
                         raise ValueError(f'task_addition.router_init[{task!r}]={source!r} has '
                                          f'no row in {key!r} of {path!r} (rows {old_rows})')
