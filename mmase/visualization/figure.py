@@ -136,15 +136,15 @@ class TaskFigure:
     def _draw_task(self, fig, grid, col, task, spec, image, maps, rows):
         key = {}
         if spec.kind == 'segmentation':
-            num = int(max([m.max() for m in maps.values() if m is not None
-                           and (m != spec.ignore_value).any()] + [0]))
+            num = int(max([m[m != spec.ignore_value].max() for m in maps.values()
+                           if m is not None and (m != spec.ignore_value).any()] + [0]))
             num = max(num + 1, len(self.class_names(task, 0)))
             key['palette'] = self.palette(task, num)
             key['names'] = self.class_names(task, num)
             counts = np.zeros(len(key['palette']), np.int64)
             for m in maps.values():
                 if m is not None:
-                    lab = m[0].astype(np.int64)
+                    lab = m[0][m[0] != spec.ignore_value].astype(np.int64)
                     lab = lab[(lab >= 0) & (lab < len(counts))]
                     counts += np.bincount(lab, minlength=len(counts))[:len(counts)]
             # ours: a class named 'background' stays transparent and out of the legend
