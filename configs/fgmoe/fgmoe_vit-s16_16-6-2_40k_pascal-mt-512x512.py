@@ -1,4 +1,6 @@
-# FGMoE (Xu et al., 2025, arXiv 2507.19077): the MLP hidden dimension of every other block cut
+# Ablation, encoder-side FGMoE (not the paper's reading: see README.md; the paper's reading is
+# fgmoe-decoder_vit-s16_16-6-2_40k_pascal-mt-512x512.py). FGMoE (Xu et al., 2025,
+# arXiv 2507.19077) layers in the ViT: the MLP hidden dimension of every other block cut
 # into 16 fine-grained slices of 96 units (per task copies, initialised from the pretrained MLP);
 # per token a task router picks the top-6 of the 14 routed slices, 2 shared slices are always on,
 # and a global expert (the frozen pretrained MLP) is mixed in with a gate that depends on the
