@@ -19,7 +19,7 @@ Meta keys follow mmcv/mmseg: ``img_shape`` (H, W) of the image content, ``scale_
 (w_scale, h_scale), ``keep_ratio``, ``scale``, ``flip``, ``flip_direction`` and ``pad_shape``
 (H, W) of the padded canvas (equal to ``img_shape`` after a resize or crop).
 """
-from typing import Dict, Iterator, Optional, Sequence, Tuple, Union
+from typing import Iterator, Optional, Sequence, Tuple, Union
 
 import cv2
 import mmcv
