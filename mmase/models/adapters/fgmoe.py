@@ -138,8 +138,8 @@ class FGMoE(RoutingBookkeeping, nn.Module):
     def __init__(self, fc1: nn.Linear, fc2: nn.Linear, act: Optional[nn.Module] = None,
                  num_tasks: int = 1, num_experts: int = 16, top_k: int = 6, num_shared: int = 2,
                  global_expert: bool = True, task_specific_experts: bool = True,
-                 train_global_expert: bool = False, load_balance: bool = False, mutual_information: bool = False,
-                 record_routing: bool = False):
+                 train_global_expert: bool = False, load_balance: bool = False,
+                 mutual_information: bool = False, record_routing: bool = False):
         super().__init__()
         check_mlp_linears(fc1, fc2, 'FGMoE')
         self.check_config(fc1.out_features, num_experts=num_experts, top_k=top_k,
