@@ -12,7 +12,7 @@ A kind fixes what a map is and how it is handled; a declaration gives the rest::
 - ``DepthTask``: metres ``(1, H, W)`` float32, 0 = invalid, raw output, RMSE.
 - ``RegressionTask``: any float map ``(C, H, W)``, raw output, the per-pixel error meter.
 - ``DenseTask``: everything declared, ``kind`` included: a kind the package has never named
-  (e.g. ``kind='heatmap'``) needs no code.
+  (e.g. ``kind='optical_flow'``) needs no code.
 """
 from dataclasses import dataclass, field as dc_field
 from typing import Optional, Tuple
