@@ -340,9 +340,18 @@ def _new_figure(width: int, height: int) -> Figure:
     return fig
 
 
-def _save(fig: Figure, path: str) -> Tuple[int, int]:
-    fig.savefig(path, dpi=DPI, format='png')
-    return int(round(fig.get_figwidth() * DPI)), int(round(fig.get_figheight() * DPI))
+def _save(fig: Figure, path: str, dpi: int = DPI) -> Tuple[int, int]:
+    """Write ``fig`` (format from the suffix of ``path``: png, pdf or svg) at ``dpi``; returns
+    the raster size in pixels at that dpi."""
+    fmt = osp.splitext(path)[1][1:].lower() or 'png'
+    if fmt not in FIGURE_FORMATS:
+        raise ValueError(f'{path}: figure format must be one of {FIGURE_FORMATS}')
+    fig.savefig(path, dpi=dpi, format=fmt)
+    return int(round(fig.get_figwidth() * dpi)), int(round(fig.get_figheight() * dpi))
+
+
+#: Formats the figures can be written in (``--format``).
+FIGURE_FORMATS = ('png', 'pdf', 'svg')
 
 
 def layer_grid(names: Sequence[str]) -> Tuple[List[str], List[str], Dict[str, Tuple[int, int]]]:
@@ -365,7 +374,7 @@ def layer_grid(names: Sequence[str]) -> Tuple[List[str], List[str], Dict[str, Tu
     return [''] * nrows, [''] * ncols, cells
 
 
-def plot_selection_frequency(summary: dict, path: str) -> Tuple[int, int]:
+def plot_selection_frequency(summary: dict, path: str, dpi: int = DPI) -> Tuple[int, int]:
     """Draw one task x expert heatmap of selection frequency per routed layer, on a grid.
 
     Size in pixels: width ``HEATMAP_MARGIN_WIDTH + columns * HEATMAP_PANEL_WIDTH``, height
@@ -396,6 +405,8 @@ def plot_selection_frequency(summary: dict, path: str) -> Tuple[int, int]:
         ax.set_title(name, fontsize=8)
         ax.set_yticks(range(len(tasks)))
         ax.set_yticklabels(tasks if c == 0 else [], fontsize=7)
+        if c == 0:
+            ax.set_ylabel('task', fontsize=7)
         step = max(1, math.ceil(layer['routed_experts'] / 8))
         ax.set_xticks(range(0, layer['routed_experts'], step))
         ax.tick_params(axis='x', labelsize=6)
@@ -411,10 +422,10 @@ def plot_selection_frequency(summary: dict, path: str) -> Tuple[int, int]:
                      label='selection frequency (fraction of tokens)')
     fig.suptitle(f"Expert selection frequency per task ({summary['num_samples']} images)",
                  fontsize=10)
-    return _save(fig, path)
+    return _save(fig, path, dpi)
 
 
-def plot_shared_gate_mass(summary: dict, path: str) -> Tuple[int, int]:
+def plot_shared_gate_mass(summary: dict, path: str, dpi: int = DPI) -> Tuple[int, int]:
     """Draw the shared experts' (and FGMoE's global expert's) gate mass per layer, a line per
     task; one panel per kind of mass recorded (:data:`MASS_PLOTS`).
 
@@ -439,24 +450,28 @@ def plot_shared_gate_mass(summary: dict, path: str) -> Tuple[int, int]:
                      ha='center', va='center')
     x = np.arange(len(names))
     for ax, (key, label) in zip(axes, kinds):
-        top = 1.0
+        values = []
         for task in tasks:
             y = np.array([layers[n]['tasks'].get(task, {}).get(key, np.nan) for n in names],
                          dtype=np.float64)
             ax.plot(x, y, marker='o', markersize=3, linewidth=1, label=task)
-            if np.isfinite(y).any():
-                top = max(top, float(np.nanmax(y)))
-        ax.set_ylim(0.0, top * 1.05)
+            values += list(y[np.isfinite(y)])
+        if values:  # fitted to the data (ours: 10 % margin, at least 0.01)
+            low, high = min(values), max(values)
+            pad = max(0.1 * (high - low), 0.01)
+            ax.set_ylim(max(0.0, low - pad), high + pad)
         ax.set_ylabel(label, fontsize=8)
         ax.set_xticks(x)
         ax.set_xticklabels(names if ax is axes[-1] else [], rotation=90, fontsize=6)
+        if ax is axes[-1]:
+            ax.set_xlabel('routed layer', fontsize=8)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=min(len(tasks), 5))
     fig.suptitle('Gate mass of the shared / global experts per layer and task', fontsize=10)
-    return _save(fig, path)
+    return _save(fig, path, dpi)
 
 
-def plot_task_similarity(summary: dict, path: str) -> Tuple[int, int]:
+def plot_task_similarity(summary: dict, path: str, dpi: int = DPI) -> Tuple[int, int]:
     """Draw the task x task routing similarity matrix with its values.
 
     Size in pixels: ``(SIMILARITY_MARGIN_WIDTH + SIMILARITY_CELL * T,
@@ -488,16 +503,18 @@ def plot_task_similarity(summary: dict, path: str) -> Tuple[int, int]:
         ax.set_xticklabels(tasks, rotation=45, ha='right', fontsize=8)
         ax.set_yticks(range(len(tasks)))
         ax.set_yticklabels(tasks, fontsize=8)
-        fig.colorbar(image, ax=ax, shrink=0.8, label='cosine similarity')
+        ax.set_xlabel('task', fontsize=8)
+        ax.set_ylabel('task', fontsize=8)
+        fig.colorbar(image, ax=ax, shrink=0.8, label='cosine similarity of routing')
     ax.set_title(f"Routing similarity ({len(similarity['layers'])} layers)", fontsize=10)
-    return _save(fig, path)
+    return _save(fig, path, dpi)
 
 
 # ----------------------------------------------------------------------------------------------
 # the whole analysis
 def run_expert_usage(config: str, checkpoint: str, out_dir: str,
                      max_samples: Optional[int] = None, cfg_options: Optional[dict] = None,
-                     device: Optional[str] = None) -> dict:
+                     device: Optional[str] = None, dpi: int = DPI, fmt: str = 'png') -> dict:
     """Build, load, run over the validation set, and write the JSON and the three figures.
 
     Args:
@@ -508,11 +525,15 @@ def run_expert_usage(config: str, checkpoint: str, out_dir: str,
         max_samples (int, optional): Use only the first images of the validation set.
         cfg_options (dict, optional): Config overrides.
         device (str, optional): ``'cpu'``, ``'cuda'``...; default: CUDA when available.
+        dpi (int): Figure resolution (pixels per inch). Default :data:`DPI` (100).
+        fmt (str): Figure format, ``'png'``, ``'pdf'`` or ``'svg'`` (file suffix follows).
 
     Returns:
         dict: The summary written to ``expert_usage.json`` (plus ``figures``: name ->
         ``dict(file, width, height)`` in pixels).
     """
+    if fmt not in FIGURE_FORMATS:
+        raise ValueError(f'figure format {fmt!r}: choose one of {FIGURE_FORMATS}')
     check_checkpoint(checkpoint)  # missing or crafted: refused before anything is built
     cfg, model, loader = build_model_and_loader(config, cfg_options)
     backbone, layers = check_routed_backbone(model, cfg)
@@ -529,8 +550,8 @@ def run_expert_usage(config: str, checkpoint: str, out_dir: str,
     for key, plot in (('selection_frequency', plot_selection_frequency),
                       ('shared_gate_mass', plot_shared_gate_mass),
                       ('task_similarity', plot_task_similarity)):
-        name = EXPERT_USAGE_FILES[key]
-        width, height = plot(summary, osp.join(out_dir, name))
+        name = osp.splitext(EXPERT_USAGE_FILES[key])[0] + f'.{fmt}'
+        width, height = plot(summary, osp.join(out_dir, name), dpi)
         figures[key] = dict(file=name, width=width, height=height)
     summary['figures'] = figures
     with open(osp.join(out_dir, EXPERT_USAGE_FILES['json']), 'w') as f:

@@ -67,3 +67,37 @@ def test_writes_the_figures(record_file, tmp_path):
     assert [osp.basename(p) for p in written] == ['expert_activation_sal.png',
                                                   'shared_gate_mass.png']
     assert all(osp.getsize(p) > 5000 for p in written)
+
+
+def test_dpi_format_labels_and_fitted_range(record_file, tmp_path):
+    import matplotlib.pyplot as plt
+    written = TOOL['main']([str(record_file.parent), '--epochs', '1', '5', '--out',
+                            str(tmp_path / 'vec'), '--format', 'pdf', '--dpi', '200'])
+    assert [osp.basename(p) for p in written] == ['expert_activation_sal.pdf',
+                                                  'shared_gate_mass.pdf']
+    assert all(open(p, 'rb').read(4) == b'%PDF' for p in written)
+    record = TOOL['load_record'](str(record_file))[1]
+    captured = {}
+    savefig = plt.Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        captured[osp.basename(args[0])] = (fig, kwargs.get('dpi'))
+        return savefig(fig, *args, **kwargs)
+
+    plt.Figure.savefig = keep
+    try:
+        TOOL['plot_shared_mass'](record, ['sal'], str(tmp_path / 'm.png'), 150)
+        TOOL['plot_heatmaps'](record, 'sal', [1, 5], str(tmp_path / 'h.png'), 150)
+    finally:
+        plt.Figure.savefig = savefig
+    fig, dpi = captured['m.png']
+    assert dpi == 150
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == 'epoch' and ax.get_ylabel()
+    _, series = TOOL['shared_mass_series'](record, 'sal')
+    values = [v for row in series.values() for v in row if np.isfinite(v)]
+    low, high = ax.get_ylim()
+    assert low <= min(values) and high >= max(values)
+    assert high - low <= (max(values) - min(values)) * 1.2 + 0.02  # fitted, not [0, 1]
+    heat, _ = captured['h.png']
+    assert all(a.get_xlabel() for a in heat.axes[:2]) and heat.axes[0].get_ylabel() == 'layer'

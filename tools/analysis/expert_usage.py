@@ -30,6 +30,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--max-samples', type=int, default=None,
                         help='use only the first N validation images')
     parser.add_argument('--device', default=None, help="e.g. 'cpu' (default: CUDA if any)")
+    parser.add_argument('--dpi', type=int, default=100, help='figure resolution (default 100)')
+    parser.add_argument('--format', choices=['png', 'pdf', 'svg'], default='png',
+                        help='figure file format')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config, key=value (xxx=yyy format)')
     return parser.parse_args(argv)
@@ -38,7 +41,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     summary = run_expert_usage(args.config, args.checkpoint, args.out, args.max_samples,
-                               args.cfg_options, args.device)
+                               args.cfg_options, args.device, dpi=args.dpi, fmt=args.format)
     tasks = summary['tasks']
     print(f"{len(summary['layers'])} routed layers, {summary['num_samples']} images, "
           f"tasks {', '.join(tasks)}")
@@ -55,7 +58,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         for task, row in zip(tasks, matrix):
             cells = ' '.join('   n/a' if v is None else f'{v:6.3f}' for v in row)
             print(f'  {task:<{width}}{cells}')
-    print(f"wrote {', '.join(EXPERT_USAGE_FILES.values())} to {args.out}")
+    print(f"wrote {', '.join(f['file'] for f in summary['figures'].values())} and "
+          f"{EXPERT_USAGE_FILES['json']} to {args.out}")
     return summary
 
 

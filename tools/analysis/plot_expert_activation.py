@@ -11,8 +11,8 @@ Cell values (all in [0, 1]):
   are on for every token, so their selection rate is always 1 and says nothing; their gate
   weight is what shrinks when the sparse experts take over (1 for each under ``'fixed'`` gating).
 
-Outputs in ``--out`` (default: the JSON's directory):
-``expert_activation_<task>.png`` per task and ``shared_gate_mass.png`` (one panel per task: each
+Outputs in ``--out`` (default: the JSON's directory), in ``--format`` png (default), pdf or svg
+at ``--dpi``: ``expert_activation_<task>.<format>`` per task and ``shared_gate_mass.<format>`` (one panel per task: each
 layer's shared gate mass per token against the epoch, their mean in black).
 
 Example::
@@ -115,7 +115,8 @@ def activation_matrix(record: dict, task: str, epoch: int) -> Tuple[np.ndarray, 
     return values, layers, max_sparse
 
 
-def plot_heatmaps(record: dict, task: str, epochs: Sequence[int], path: str) -> None:
+def plot_heatmaps(record: dict, task: str, epochs: Sequence[int], path: str,
+                  dpi: int = DPI) -> None:
     """One panel per epoch, experts on x (shared marked in red), layers on y, one colour bar."""
     panels = [activation_matrix(record, task, epoch) for epoch in epochs]
     vmax = max(1e-6, max(float(np.nanmax(v)) if np.isfinite(v).any() else 0 for v, _, _ in panels))
@@ -123,7 +124,7 @@ def plot_heatmaps(record: dict, task: str, epochs: Sequence[int], path: str) -> 
     num_cols = values.shape[1]
     width = (1.2 + 0.28 * num_cols) * len(epochs) + 1.8
     height = 1.6 + 0.35 * len(layers)
-    fig, axes = plt.subplots(1, len(epochs), figsize=(width, height), dpi=DPI, squeeze=False,
+    fig, axes = plt.subplots(1, len(epochs), figsize=(width, height), dpi=dpi, squeeze=False,
                              sharey=True)
     image = None
     for ax, epoch, (values, layers, max_sparse) in zip(axes[0], epochs, panels):
@@ -148,7 +149,7 @@ def plot_heatmaps(record: dict, task: str, epochs: Sequence[int], path: str) -> 
     colorbar.set_label('sparse: fraction of tokens selecting it\nshared: mean gate weight',
                        fontsize=8)
     fig.suptitle(f'{task}: expert activation per layer (ASE Fig. 4)', y=1 + 0.35 / height)
-    fig.savefig(path, bbox_inches='tight')
+    fig.savefig(path, bbox_inches='tight', dpi=dpi)
     plt.close(fig)
 
 
@@ -165,13 +166,14 @@ def shared_mass_series(record: dict, task: str) -> Tuple[List[int], Dict[str, Li
     return epochs, series
 
 
-def plot_shared_mass(record: dict, tasks: Sequence[str], path: str) -> bool:
+def plot_shared_mass(record: dict, tasks: Sequence[str], path: str, dpi: int = DPI) -> bool:
     """One panel per task: each layer's shared gate mass against the epoch, the mean in black.
     Returns False (and writes nothing) when no layer has shared experts."""
     if not any(meta['num_shared'] for meta in record['layers'].values()):
         return False
-    fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks) + 1.5, 3.2), dpi=DPI,
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks) + 1.5, 3.2), dpi=dpi,
                              squeeze=False, sharey=True)
+    plotted = []
     colours = plt.get_cmap('viridis')
     for ax, task in zip(axes[0], tasks):
         epochs, series = shared_mass_series(record, task)
@@ -179,14 +181,21 @@ def plot_shared_mass(record: dict, tasks: Sequence[str], path: str) -> bool:
             ax.plot(epochs, values, marker='.', linewidth=1,
                     color=colours(index / max(1, len(series) - 1)), label=layer)
         mean = np.nanmean(np.array(list(series.values())), axis=0)
+        plotted += [v for row in series.values() for v in row if np.isfinite(v)]
         ax.plot(epochs, mean, color='black', linewidth=2.5, label='mean over layers')
         ax.set_title(task)
         ax.set_xlabel('epoch')
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel('shared experts: gate mass per token')
+    if plotted:  # fitted to the data (ours: 10 % margin, at least 0.01)
+        low, high = min(plotted), max(plotted)
+        pad = max(0.1 * (high - low), 0.01)
+        axes[0][0].set_ylim(max(0.0, low - pad), high + pad)
+    epochs_all = recorded_epochs(record)
+    axes[0][0].set_xlim(min(epochs_all) - 0.5, max(epochs_all) + 0.5)
     axes[0][-1].legend(fontsize=7, loc='center left', bbox_to_anchor=(1.02, 0.5))
     fig.suptitle('shared experts\' gate mass over training', y=1.04)
-    fig.savefig(path, bbox_inches='tight')
+    fig.savefig(path, bbox_inches='tight', dpi=dpi)
     plt.close(fig)
     return True
 
@@ -200,6 +209,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='epochs to draw, one panel each (default: first, middle, last)')
     parser.add_argument('--tasks', nargs='+', help='tasks to draw (default: all recorded)')
     parser.add_argument('--out', help='output directory (default: the JSON\'s directory)')
+    parser.add_argument('--dpi', type=int, default=DPI, help=f'resolution (default {DPI})')
+    parser.add_argument('--format', choices=['png', 'pdf', 'svg'], default='png',
+                        help='figure file format (default png)')
     return parser.parse_args(argv)
 
 
@@ -212,14 +224,14 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
     os.makedirs(out, exist_ok=True)
     written = []
     for task in tasks:
-        path = osp.join(out, f'expert_activation_{task}.png')
-        plot_heatmaps(record, task, epochs, path)
+        path = osp.join(out, f'expert_activation_{task}.{args.format}')
+        plot_heatmaps(record, task, epochs, path, args.dpi)
         written.append(path)
-    path = osp.join(out, 'shared_gate_mass.png')
-    if plot_shared_mass(record, tasks, path):
+    path = osp.join(out, f'shared_gate_mass.{args.format}')
+    if plot_shared_mass(record, tasks, path, args.dpi):
         written.append(path)
     else:
-        print('no layer has shared experts: shared_gate_mass.png not written')
+        print(f'no layer has shared experts: shared_gate_mass.{args.format} not written')
     for task in tasks:
         _, series = shared_mass_series(record, task)
         if series:
