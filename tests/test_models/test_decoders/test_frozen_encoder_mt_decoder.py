@@ -234,3 +234,20 @@ def test_decoder_fields_set_by_the_wrapper_are_refused():
     with pytest.raises(ValueError, match=r"decoder: \['num_tasks'\] are set by "
                        'FrozenEncoderMTDecoder'):
         build(model_cfg(backbone_cfg(num_tasks=3)))
+
+
+def test_mmseg_encoder_init_cfg_pretrained_loads_at_init_weights_and_stays_frozen(tmp_path):
+    encoder = dict(type='VisionTransformer', img_size=32, patch_size=8, embed_dims=32,
+                   num_layers=2, num_heads=2, out_indices=(0, 1))
+    source = MODELS.build(encoder)
+    with torch.no_grad():
+        for param in source.parameters():
+            param.normal_()
+    path = tmp_path / 'mmseg_vit.pth'
+    torch.save(dict(state_dict=source.state_dict()), path)
+    model = build(model_cfg(backbone_cfg(
+        dict(encoder, init_cfg=dict(type='Pretrained', checkpoint=str(path))))))
+    model.init_weights()  # the runner's call: reaches the encoder's init_cfg
+    for name, value in source.state_dict().items():
+        torch.testing.assert_close(model.backbone.encoder.state_dict()[name], value)
+    assert not any(p.requires_grad for p in model.backbone.encoder.parameters())
