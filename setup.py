@@ -1,4 +1,6 @@
-"""Install mmase: ``pip install -e .`` (add ``[tests]`` for the test tools)."""
+"""Install mmase: ``pip install -e .`` (add ``[tests]`` for the test tools, ``[tensorboard]`` for
+``tools/train.py --tensorboard``). On a machine without a GPU install the CPU build of torch
+first (docs/get_started.md): a plain ``torch`` requirement pulls the CUDA build."""
 import os.path as osp
 
 from setuptools import find_packages, setup
@@ -25,6 +27,7 @@ setup(
     packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs')),
     python_requires='>=3.8',
     install_requires=read_requirements('mminstall') + read_requirements('runtime'),
-    extras_require={'tests': read_requirements('tests')},
+    extras_require={'tests': read_requirements('tests'),
+                    'tensorboard': read_requirements('tensorboard')},
     license='Apache License 2.0',
 )

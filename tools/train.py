@@ -28,6 +28,9 @@ def parse_args():
                              'the model (the matching part; default: an error)')
     parser.add_argument('--amp', action='store_true', default=False,
                         help='enable automatic-mixed-precision training')
+    parser.add_argument('--tensorboard', action='store_true', default=False,
+                        help='also log scalars to TensorBoard (<work_dir>/<timestamp>/vis_data; '
+                        'pip install -e ".[tensorboard]")')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config, key=value (xxx=yyy format)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -37,6 +40,19 @@ def parse_args():
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
+
+
+def add_tensorboard(cfg) -> None:
+    """Add ``TensorboardVisBackend`` beside the configured backends (the local one stays)."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        raise SystemExit('--tensorboard needs the tensorboard package: '
+                         'pip install -e ".[tensorboard]" (or pip install tensorboard)') from None
+    backends = list(cfg.visualizer.get('vis_backends') or [])
+    if not any(b.get('type') == 'TensorboardVisBackend' for b in backends):
+        backends.append(dict(type='TensorboardVisBackend'))
+    cfg.visualizer.vis_backends = backends
 
 
 def main():
@@ -61,6 +77,8 @@ def main():
                 f'but got {optim_wrapper}.')
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
+    if args.tensorboard:
+        add_tensorboard(cfg)
     cfg.resume = args.resume
     check_config(cfg, args.cfg_options, file_keys)  # typos, negative loss weights
     checkpoint = cfg.get('load_from') or (

@@ -64,3 +64,13 @@ def test_test_tool_out_with_other_suffix_is_refused(toy_run, tmp_path):
     proc = run(['tools/test.py', TOY_CONFIG, toy_run.checkpoint, '--work-dir', str(tmp_path),
                 '--out', str(tmp_path / 'x.txt'), '--cfg-options'] + TINY, check=False)
     assert proc.returncode != 0 and 'give a .pkl file or a directory' in proc.stderr
+
+
+def test_train_tensorboard_flag_adds_the_backend_beside_the_local_one(tmp_path):
+    pytest.importorskip('tensorboard')
+    import glob
+    run(['tools/train.py', TOY_CONFIG, '--work-dir', str(tmp_path), '--tensorboard',
+         '--cfg-options'] + TINY + ['train_cfg.max_iters=2', 'train_cfg.val_interval=100',
+                                    'default_hooks.checkpoint.interval=100'])
+    assert glob.glob(str(tmp_path / '*' / 'vis_data' / 'events.out.tfevents.*'))
+    assert glob.glob(str(tmp_path / '*' / 'vis_data' / 'scalars.json'))  # local backend kept
