@@ -9,6 +9,7 @@ The test pipeline of the config is used without its annotation-loading transform
 """
 import copy
 import os.path as osp
+import warnings
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
@@ -115,7 +116,9 @@ def init_model(config: Union[str, Path, Config],
             if model_cfg['backbone'].get('pretrained') is not None:
                 model_cfg['backbone']['pretrained'] = None
         ckpt = load_checkpoint_file(fetch_checkpoint(checkpoint), name=checkpoint)
-    model = MODELS.build(model_cfg)
+    with warnings.catch_warnings():  # mmseg's training-loss advice; no loss runs here
+        warnings.filterwarnings('ignore', message='Default ``avg_non_ignore`` is False')
+        model = MODELS.build(model_cfg)
     if ckpt is not None:
         check_checkpoint_matches(model, ckpt, checkpoint, opt_out='a checkpoint of this config')
         state_dict = ckpt.get('state_dict', ckpt)

@@ -65,3 +65,25 @@ def test_unknown_task_is_named(tiny_model):
     with pytest.raises(ValueError, match="'depth'"):
         MultiTaskInferencer(model=tiny_model.config, weights=tiny_model.checkpoint,
                             device='cpu', tasks=['depth'])
+
+
+def test_image_demo_writes_figure_and_maps_quietly(tiny_model, tmp_path):
+    import subprocess
+    import sys
+    from conftest import TOY_CONFIG
+    out = tmp_path / 'demo'
+    proc = subprocess.run(
+        [sys.executable, 'demo/image_demo.py', toy_image(50), TOY_CONFIG, tiny_model.checkpoint,
+         '--out-dir', str(out), '--device', 'cpu', '--cfg-options',
+         'model.backbone.arch.num_layers=2', 'model.backbone.out_indices=[0,1]'],
+        cwd=ROOT, capture_output=True, text=True, env=dict(__import__('os').environ,
+                                                           OMP_NUM_THREADS='1'))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'Warning' not in proc.stderr, proc.stderr[-3000:]  # a quiet run
+    assert (out / 'vis' / 'toy_000050.png').is_file()
+    for task in ('semseg', 'human_parts', 'sal', 'normals', 'edge'):
+        assert (out / 'pred' / task / 'toy_000050.png').is_file()
+    missing = subprocess.run([sys.executable, 'demo/image_demo.py', str(tmp_path / 'no.jpg'),
+                              TOY_CONFIG, tiny_model.checkpoint], cwd=ROOT, capture_output=True,
+                             text=True)
+    assert missing.returncode != 0 and 'no.jpg not found' in missing.stderr
