@@ -2,7 +2,7 @@
 resolved task-addition config.
 
     python tools/add_task.py configs/task_addition/add-edge-frozen_*.py --out DIR \
-        [--checkpoint CKPT] [--probe-iters 30] [--max-samples 16]
+        [--checkpoint CKPT] [--probe-iters 30] [--max-samples 16] [--cfg-options K=V ...]
 
 For every new task whose ``model.task_addition.router_init`` is ``'most_similar'`` (ours,
 docs/adding_a_task.md): the model is built with the new task's router rows and task embedding
@@ -12,8 +12,9 @@ data (the new task's loss alone). Then its routing statistics are recorded on ``
 validation images for every task, and the most similar old task is the one whose expert
 selection distributions are closest (cosine, mean over the routed layers:
 :func:`mmase.analysis.expert_usage.routing_similarity`). Output: ``DIR/router_similarity.json``
-(the similarity row of each new task, the choice) and ``DIR/<config name>`` with
-``router_init`` resolved, ready for ``tools/train.py``.
+(the similarity row of each new task, the choice), ``DIR/probe/`` (the probe run's logs) and
+``DIR/<config name>`` with ``router_init`` resolved, ready for ``tools/train.py``. The probe is
+an ordinary mmengine Runner run of the config (no hand-written loop).
 """
 import argparse
 import copy
@@ -26,8 +27,7 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import Config  # noqa: E402
-from mmengine.optim import build_optim_wrapper  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 from mmseg.registry import MODELS  # noqa: E402
@@ -47,28 +47,38 @@ def parse_args(argv=None):
                         help='iterations training the new task alone (default 30)')
     parser.add_argument('--max-samples', type=int, default=16,
                         help='validation images whose routing is recorded (default 16)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys (xxx=yyy), as in tools/train.py; they are '
+                        'kept in the resolved config')
     return parser.parse_args(argv)
 
 
-def probe_similarity(cfg: Config, new_tasks, probe_iters: int, max_samples: int) -> dict:
-    """Similarity row (old task -> cosine) of each new task after a probe (see module)."""
+def probe_similarity(cfg: Config, new_tasks, probe_iters: int, max_samples: int,
+                     work_dir: str) -> tuple:
+    """Similarity row (old task -> cosine) of each new task after a probe (see module).
+
+    The probe is an ordinary mmengine run of ``cfg`` in ``work_dir`` (the new tasks' router rows
+    and embeddings at the old tasks' mean, every old task frozen, ``probe_iters`` iterations, no
+    validation, no checkpoint); its routing is then recorded on the validation data."""
     probe = copy.deepcopy(cfg)
     addition = probe.model.task_addition
     addition.router_init = {t: 'mean' for t in new_tasks}
     addition.frozen_tasks = 'old'
-    model = MODELS.build(probe.model)
-    model.init_weights()
-    model.train()
-    optim_wrapper = build_optim_wrapper(model, probe.optim_wrapper)
-    loader = Runner.build_dataloader(probe.train_dataloader, seed=0)
-    done = 0
-    while done < probe_iters:
-        for data in loader:
-            model.train_step(data, optim_wrapper)
-            done += 1
-            if done >= probe_iters:
-                break
-    val_loader = Runner.build_dataloader(probe.val_dataloader, seed=0)
+    probe.work_dir = work_dir
+    probe.train_cfg = dict(type='IterBasedTrainLoop', max_iters=probe_iters)
+    for key in ('val_dataloader', 'val_cfg', 'val_evaluator', 'test_dataloader', 'test_cfg',
+                'test_evaluator', 'load_from'):
+        probe[key] = None
+    probe.resume = False
+    probe.default_hooks.checkpoint = None
+    probe.launcher = 'none'
+    # the probe's iterations count from 0: a scheduler of the full run would start it in warm-up
+    probe.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False, begin=0,
+                                  end=probe_iters)]
+    runner = Runner.from_cfg(probe)
+    runner.train()
+    model = runner.model
+    val_loader = Runner.build_dataloader(cfg.val_dataloader, seed=0)
     stats, seen = collect_routing(model, model.backbone, val_loader, max_samples)
     summary = summarize_routing(stats, find_routed_layers(model.backbone), model.tasks, seen)
     matrix, layers = routing_similarity(summary)
@@ -85,6 +95,8 @@ def main(argv=None):
     args = parse_args(argv)
     torch.manual_seed(0)
     cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     addition = cfg.model.get('task_addition')
     if not addition:
@@ -101,7 +113,8 @@ def main(argv=None):
                   f'{args.probe_iters}-iteration probe of the new task alone, '
                   f'{args.max_samples} validation images', tasks={})
     if wanted:
-        rows, layers = probe_similarity(cfg, wanted, args.probe_iters, args.max_samples)
+        rows, layers = probe_similarity(cfg, wanted, args.probe_iters, args.max_samples,
+                                        osp.join(args.out, 'probe'))
         result['layers'] = layers
         for task, row in rows.items():
             chosen = max(row, key=row.get)
