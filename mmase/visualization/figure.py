@@ -90,7 +90,10 @@ class TaskFigure:
     def _maps(sample, field: str) -> Optional[np.ndarray]:
         if field not in sample:
             return None
-        return getattr(sample, field).data.detach().cpu().float().numpy()
+        data = getattr(sample, field).data
+        if isinstance(data, np.ndarray):  # mmseg's browse_dataset passes sample.numpy()
+            return data.astype(np.float32)
+        return data.detach().cpu().float().numpy()
 
     def draw(self, image: np.ndarray, sample, title: Optional[str] = None) -> Figure:
         """Args: image (H, W, 3) RGB uint8; sample with ``pred_*`` / ``gt_*``.

@@ -101,3 +101,17 @@ def test_encode_and_save_predictions(tmp_path):
     stored = cv2.imread(written['depth'], cv2.IMREAD_UNCHANGED)
     assert stored.dtype == np.uint16 and stored[0, 0] == 1500 and stored[-1, -1] == 4000
     assert cv2.imread(written['semseg'], cv2.IMREAD_UNCHANGED).max() == 2
+
+
+def test_mmseg_browse_dataset_call_on_a_packed_sample(tmp_path):
+    """mmseg's tools/analysis_tools/browse_dataset.py: ``add_datasample(name, img,
+    item['data_samples'].numpy(), draw_gt=True, draw_pred=False, ...)``."""
+    vis = MultiTaskLocalVisualizer(name='mt_vis_browse', dpi=40)
+    vis.dataset_meta = dict(META, tasks=['semseg', 'sal'])
+    s = sample(gt=True)
+    out = tmp_path / 'b.png'
+    vis.add_datasample('b', np.zeros((16, 20, 3), np.uint8), s.numpy(), draw_gt=True,
+                       draw_pred=False, wait_time=0, out_file=str(out), show=False)
+    assert cv2.imread(str(out)) is not None
+    fig = vis.draw_multitask(np.zeros((16, 20, 3), np.uint8), s.numpy())
+    assert legends(fig) == ['aeroplane', 'bicycle']
