@@ -23,6 +23,7 @@ from mmseg.structures import SegDataSample
 
 from mmase.engine.checkpoint_check import check_checkpoint, fetch_checkpoint, load_checkpoint_file
 from mmase.engine.strict_loading import check_checkpoint_matches
+from mmase.tasks import get_task_spec
 
 ImageType = Union[str, np.ndarray]
 
@@ -209,7 +210,6 @@ def inference_model(model, img: Union[ImageType, Sequence[ImageType]],
     data = prepare_data(model, imgs)
     with torch.no_grad():
         results = model.test_step(data)
-    from mmase.tasks import get_task_spec
     for sample in results:
         for task in model.tasks:
             if task not in tasks:

@@ -23,7 +23,8 @@ def normals_to_rgb(normals: np.ndarray) -> np.ndarray:
     return out
 
 
-def render_task_map(spec: TaskSpec, data: np.ndarray, palette: Optional[np.ndarray] = None) -> np.ndarray:
+def render_task_map(spec: TaskSpec, data: np.ndarray,
+                    palette: Optional[np.ndarray] = None) -> np.ndarray:
     """Turn one task map into an RGB uint8 image ``(H, W, 3)`` (no image underneath).
 
     Args:

@@ -5,7 +5,8 @@
 One panel per key, every log as a line (train losses against the iteration; validation metrics
 against the iteration they were computed at, with markers). Axes are labelled and fitted to the
 data. ``--keys`` takes names or shell-style patterns; default: the total loss, every per-task
-loss and every task metric of the first log (with Δm, without the per-task deltas). No seaborn needed (``--style`` maps mmseg's
+loss and every task metric of the first log (with Δm, without the per-task deltas). No seaborn
+needed (``--style`` maps mmseg's
 seaborn style names onto matplotlib).
 
 Example::

@@ -7,7 +7,8 @@ pipeline as well as the labels.
 
 Example::
 
-    python tools/analysis/browse_dataset.py configs/toy/ase_vit-tiny_16-3-1-4_300it_toy-pascal-mt-64x64.py \\
+    python tools/analysis/browse_dataset.py \\
+        configs/toy/ase_vit-tiny_16-3-1-4_300it_toy-pascal-mt-64x64.py \\
         --output-dir work_dirs/browse --not-show
 """
 import argparse

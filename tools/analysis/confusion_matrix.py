@@ -4,7 +4,8 @@ picks the segmentation task, default every one the dataset has).
 
 ``prediction_path`` is the folder ``tools/test.py --out DIR`` writes: ``DIR/<task>/<id>.png``
 (class ids at the original size); predictions are matched to the ground truth by image id, not
-by sorted file order. ``human_parts`` leaves out images without person parts, as its metric does. Writes ``save_dir/confusion_matrix_<task>.<format>`` (rows: ground truth,
+by sorted file order. ``human_parts`` leaves out images without person parts, as its metric
+does. Writes ``save_dir/confusion_matrix_<task>.<format>`` (rows: ground truth,
 normalised to 100 % per row) and prints the per-class IoU table of the matrix.
 
 Example::

@@ -4,7 +4,8 @@ instead of mmseg's fixed ``example.py``).
 
 Example::
 
-    python tools/analysis/print_config.py configs/toy/ase_vit-tiny_16-3-1-4_300it_toy-pascal-mt-64x64.py --graph
+    python tools/analysis/print_config.py \\
+        configs/toy/ase_vit-tiny_16-3-1-4_300it_toy-pascal-mt-64x64.py --graph
 """
 import argparse
 import os.path as osp
