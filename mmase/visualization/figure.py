@@ -26,14 +26,14 @@ _TITLES = dict(semseg='semantic seg.', human_parts='human parts', sal='saliency'
                normals='surface normals', edge='edges', depth='depth')
 
 
-def orientation_key(size: int = 64) -> np.ndarray:
+def orientation_key(size: int = 64, y_up: bool = True) -> np.ndarray:
     """``(size, size, 3)`` uint8 sphere coloured as a normal map: pixel (u, v) of the unit disk
-    shows the normal ``(u, -v, sqrt(1 - u^2 - v^2))`` (x right, y up, z towards the viewer);
-    outside the disk white."""
+    (v down the image) shows the normal ``(u, -v, sqrt(1 - u^2 - v^2))`` when ``y_up`` (x right,
+    y up, z towards the viewer), else ``(u, v, ...)`` (y down); outside the disk white."""
     grid = (np.arange(size) + 0.5) / size * 2 - 1
     u, v = np.meshgrid(grid, grid)
     inside = u ** 2 + v ** 2 <= 1
-    normals = np.stack([u, -v, np.sqrt(np.clip(1 - u ** 2 - v ** 2, 0, 1))])
+    normals = np.stack([u, -v if y_up else v, np.sqrt(np.clip(1 - u ** 2 - v ** 2, 0, 1))])
     out = normals_to_rgb(normals * inside)
     out[~inside] = 255
     return out
@@ -58,7 +58,10 @@ class TaskFigure:
     Args:
         tasks (Sequence[str]): Task columns, in order.
         dataset_meta (dict, optional): ``task_classes`` / ``task_palettes`` (and mmseg's
-            ``classes`` / ``palette`` for ``semseg``).
+            ``classes`` / ``palette`` for ``semseg``); ``normals_y`` (``'up'`` default, or
+            ``'down'``) orients the normals key: the normals' y axis points up or down the
+            image (ours: datasets differ; the toy NYUD is y up, the toy PASCAL height field y
+            down).
         alpha (float): Opacity of segmentation colours over the image. Default 0.6.
         dpi (int): Pixels per inch of the returned canvas. Default 100.
     """
@@ -225,11 +228,13 @@ class TaskFigure:
         elif spec.kind == 'normals':
             sub = cell.subgridspec(1, 2, width_ratios=[1, 1.3], wspace=0.05)
             ax = fig.add_subplot(sub[0])
-            ax.imshow(orientation_key(), interpolation='bilinear')
+            y_up = self.meta.get('normals_y', 'up') != 'down'
+            ax.imshow(orientation_key(y_up=y_up), interpolation='bilinear')
             ax.axis('off')
             text = fig.add_subplot(sub[1])
             text.axis('off')
-            text.text(0.0, 0.5, 'RGB = (n + 1) / 2\nx right, y up,\nz to the viewer',
+            text.text(0.0, 0.5, 'RGB = (n + 1) / 2\nx right, y ' + ('up' if y_up else 'down')
+                      + ',\nz to the viewer',
                       fontsize=FONT_SIZE - 2, va='center', transform=text.transAxes)
         else:
             fig.add_subplot(cell).axis('off')

@@ -28,13 +28,20 @@ class MultiTaskLocalVisualizer(Visualizer):
         name (str): Instance name. Default ``'visualizer'``.
         alpha (float): Opacity of segmentation colours over the image. Default 0.6.
         dpi (int): Resolution of the figure (pixels per inch). Default 100.
+        normals_y (str, optional): ``'up'`` or ``'down'``: which way the normals' y axis points
+            in the image, for the orientation key. Default: ``dataset_meta['normals_y']``, else
+            ``'up'``.
         **kwargs: ``mmengine.visualization.Visualizer`` arguments (``vis_backends``, ``save_dir``).
     """
 
-    def __init__(self, name: str = 'visualizer', alpha: float = 0.6, dpi: int = 100, **kwargs):
+    def __init__(self, name: str = 'visualizer', alpha: float = 0.6, dpi: int = 100,
+                 normals_y: Optional[str] = None, **kwargs):
         super().__init__(name=name, **kwargs)
+        if normals_y not in (None, 'up', 'down'):
+            raise ValueError(f"visualizer.normals_y must be 'up' or 'down', got {normals_y!r}")
         self.alpha = alpha
         self.dpi = dpi
+        self.normals_y = normals_y
 
     def _tasks(self, data_sample, tasks: Optional[Sequence[str]]) -> Sequence[str]:
         tasks = tasks or (self.dataset_meta or {}).get('tasks') or data_sample.metainfo.get(
@@ -49,8 +56,10 @@ class MultiTaskLocalVisualizer(Visualizer):
         """Args: image (H, W, 3) RGB uint8; data_sample with ``pred_*`` / ``gt_*`` maps.
 
         Returns: the matplotlib Figure."""
-        figure = TaskFigure(self._tasks(data_sample, tasks), self.dataset_meta, self.alpha,
-                            self.dpi)
+        meta = dict(self.dataset_meta or {})
+        if self.normals_y is not None:
+            meta['normals_y'] = self.normals_y
+        figure = TaskFigure(self._tasks(data_sample, tasks), meta, self.alpha, self.dpi)
         return figure.draw(image, data_sample, title)
 
     def get_image(self) -> np.ndarray:

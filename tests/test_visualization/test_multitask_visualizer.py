@@ -72,6 +72,8 @@ def test_orientation_key_colours():
     assert key[32, 32].tolist() == [128, 128, 255]  # facing the viewer: (0, 0, 1)
     assert key[32, 63][0] > 240 and key[1, 32][1] > 200  # +x right is red, +y up is green
     assert key[0, 0].tolist() == [255, 255, 255]
+    down = orientation_key(65, y_up=False)
+    assert down[1, 32][1] < 60 and down[63, 32][1] > 200  # +y down the image is green
 
 
 def test_add_datasample_overlays_segmentation(tmp_path):
