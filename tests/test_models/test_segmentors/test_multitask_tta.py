@@ -71,3 +71,18 @@ def test_flipped_view_unflipped_and_normals_x_negated():
     sal = (plain.pred_sal.data + mirrored.pred_sal.data.flip(2)) / 2
     torch.testing.assert_close(merged.pred_sal.data, sal, atol=1e-5, rtol=0)
     assert merged.pred_sem_seg.data.shape == (1, 32, 40)
+
+
+def test_depth_is_averaged_in_metres():
+    torch.set_num_threads(1)
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'toy',
+                                   'ase_vit-tiny_16-3-1-4_300it_toy-nyud-mt-64x64.py'))
+    cfg.merge_from_dict({'model.backbone.arch.num_layers': 2, 'model.backbone.out_indices': [0, 1]})
+    torch.manual_seed(0)
+    model = MODELS.build(dict(type='MultiTaskTTAModel', module=copy.deepcopy(cfg.model))).eval()
+    image = torch.randint(0, 255, (3, 32, 40), dtype=torch.uint8)
+    plain = predict(model.module, view(image, False))
+    mirrored = predict(model.module, view(image.flip(2), False))
+    merged = tta(model, [view(image, False), view(image, True)])
+    expected = (plain.pred_depth.data + mirrored.pred_depth.data.flip(2)) / 2
+    torch.testing.assert_close(merged.pred_depth.data, expected, atol=1e-5, rtol=0)
