@@ -3,8 +3,10 @@
 Layout: columns = the input image, then one column per task; row 1 = prediction, row 2 = ground
 truth (only when the sample has any). Under each task column a key: a class legend (names from
 the dataset) for segmentation, a colour bar for saliency / edges / depth (metres) and an
-orientation sphere for normals. Drawn with matplotlib's object API (no pyplot state), so it is
-safe in tools and tests.
+orientation sphere for normals; the drawing follows the task's declared ``activation``
+(:func:`~mmase.visualization.task_maps.map_kind`), so another regressed map gets channel 0 with
+a colour bar. Drawn with matplotlib's object API (no pyplot state), so it is safe in tools and
+tests.
 """
 from typing import Dict, List, Optional, Sequence
 
@@ -15,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from mmase.tasks import TaskSpec, get_task_spec
-from .task_maps import normals_to_rgb, random_palette
+from .task_maps import map_kind, normals_to_rgb, random_palette
 
 #: Panel side (inches) and caption font size (points): 10 pt at 100 dpi is ~14 px tall.
 PANEL_INCHES = 2.0
@@ -141,7 +143,8 @@ class TaskFigure:
 
     def _draw_task(self, fig, grid, col, task, spec, image, maps, rows):
         key = {}
-        if spec.kind == 'segmentation':
+        kind = map_kind(spec)
+        if kind == 'classes':
             num = int(max([m[m != spec.ignore_value].max() for m in maps.values()
                            if m is not None and (m != spec.ignore_value).any()] + [0]))
             num = max(num + 1, len(self.class_names(task, 0)))
@@ -157,8 +160,10 @@ class TaskFigure:
             key['skip'] = [i for i, n in enumerate(key['names']) if n == 'background']
             counts[key['skip']] = 0
             key['counts'] = counts
-        elif spec.kind == 'depth':
-            values = np.concatenate([m[0][m[0] > 0].ravel() for m in maps.values()
+        elif kind in ('depth', 'scalar'):  # depth (0 = invalid), other scalars
+            valid = (lambda m: m[0] > 0) if kind == 'depth' else (
+                lambda m: m[0] != spec.ignore_value)
+            values = np.concatenate([m[0][valid(m)].ravel() for m in maps.values()
                                      if m is not None] + [np.zeros(0)])
             values = values[np.isfinite(values)]
             key['range'] = (float(values.min()), float(values.max())) if values.size else (0, 1)
@@ -177,7 +182,7 @@ class TaskFigure:
                 ax.text(0.5, 0.5, 'not available', ha='center', va='center',
                         fontsize=FONT_SIZE - 1, color='0.4', transform=ax.transAxes)
                 continue
-            if spec.kind == 'segmentation':
+            if kind == 'classes':
                 labels = data[0].astype(np.int64)
                 if labels.shape != image.shape[:2]:
                     ax.imshow(key['palette'][np.clip(labels, 0, len(key['palette']) - 1)],
@@ -185,15 +190,17 @@ class TaskFigure:
                 else:
                     ax.imshow(_overlay(image, labels, key['palette'], spec.ignore_value,
                                        self.alpha, key['skip']), interpolation='nearest')
-            elif spec.kind == 'binary':
+            elif kind == 'probability':
                 values = np.ma.masked_equal(data[0], spec.ignore_value)
                 cmap = ListedColormap(_gray(256)).with_extremes(bad=(0.8, 0.1, 0.1))
                 key['mappable'] = ax.imshow(values, cmap=cmap, vmin=0, vmax=1,
                                             interpolation='nearest')
-            elif spec.kind == 'normals':
+            elif kind == 'vectors':
                 ax.imshow(normals_to_rgb(data), interpolation='nearest')
-            else:
-                depth = np.ma.masked_where(~(data[0] > 0) | ~np.isfinite(data[0]), data[0])
+            else:  # depth: 0 = invalid; other kinds: channel 0, ignore_value = invalid
+                invalid = ~(data[0] > 0) if kind == 'depth' else (
+                    data[0] == spec.ignore_value)
+                depth = np.ma.masked_where(invalid | ~np.isfinite(data[0]), data[0])
                 import matplotlib
                 cmap = matplotlib.colormaps['viridis'].with_extremes(bad=(0.85, 0.85, 0.85))
                 key['mappable'] = ax.imshow(depth, cmap=cmap, vmin=key['range'][0],
@@ -201,7 +208,8 @@ class TaskFigure:
         return key
 
     def _draw_key(self, fig, cell, task, spec, maps, key):
-        if spec.kind == 'segmentation':
+        kind = map_kind(spec)
+        if kind == 'classes':
             ax = fig.add_subplot(cell)
             ax.axis('off')
             present = [i for i in np.argsort(-key['counts'], kind='stable') if key['counts'][i]]
@@ -217,15 +225,17 @@ class TaskFigure:
             ax.legend(handles=handles, loc='upper center', fontsize=FONT_SIZE - 2, ncol=2,
                       frameon=False, handlelength=1.0, columnspacing=0.6,
                       borderaxespad=0.0, labelspacing=0.25)
-        elif spec.kind in ('binary', 'depth') and 'mappable' in key:
+        elif kind != 'vectors' and 'mappable' in key:
             sub = cell.subgridspec(3, 1, height_ratios=[0.25, 1, 2.2])
             ax = fig.add_subplot(sub[1])
             bar = fig.colorbar(key['mappable'], cax=ax, orientation='horizontal')
-            label = 'depth (m)' if spec.kind == 'depth' else (
-                'edge probability' if task == 'edge' else 'foreground probability')
+            if kind == 'probability':
+                label = 'edge probability' if task == 'edge' else 'foreground probability'
+            else:
+                label = 'depth (m)' if kind == 'depth' else f'{task} (channel 0)'
             bar.set_label(label, fontsize=FONT_SIZE - 1)
             bar.ax.tick_params(labelsize=FONT_SIZE - 2)
-        elif spec.kind == 'normals':
+        elif kind == 'vectors':
             sub = cell.subgridspec(1, 2, width_ratios=[1, 1.3], wspace=0.05)
             ax = fig.add_subplot(sub[0])
             y_up = self.meta.get('normals_y', 'up') != 'down'

@@ -81,7 +81,7 @@ class PerClassIoUHook(Hook):
         model = runner.model.module if hasattr(runner.model, 'module') else runner.model
         for task in getattr(model, 'tasks', ()):
             spec = get_task_spec(task)
-            if spec.kind != 'segmentation':
+            if spec.activation != 'argmax':  # class maps only
                 continue
             num = self._num_classes(runner, task)
             for sample in outputs or []:

@@ -8,6 +8,17 @@ import numpy as np
 from mmase.tasks import TaskSpec
 
 
+def map_kind(spec: TaskSpec) -> str:
+    """How a task's prediction map is drawn and saved, from its declaration: ``'classes'``
+    (``activation='argmax'``), ``'probability'`` (``'sigmoid'``), ``'vectors'``
+    (``'normalize'``: unit normals), ``'depth'`` (kind ``depth``: metres) or ``'scalar'``
+    (any other regressed map)."""
+    by_activation = dict(argmax='classes', sigmoid='probability', normalize='vectors')
+    if spec.activation in by_activation:
+        return by_activation[spec.activation]
+    return 'depth' if spec.kind == 'depth' else 'scalar'
+
+
 def random_palette(num_classes: int) -> np.ndarray:
     """A fixed pseudo-random ``(num_classes, 3)`` uint8 palette (seed 42)."""
     rng = np.random.RandomState(42)
@@ -36,21 +47,22 @@ def render_task_map(spec: TaskSpec, data: np.ndarray,
     Class maps use the palette (ignore = black); binary maps are grey (ignore = dark red);
     normals map ``n`` to ``(n + 1) / 2`` RGB (invalid = black); depth is scaled to its 0-max range.
     """
-    if spec.kind == 'segmentation':
+    kind = map_kind(spec)
+    if kind == 'classes':
         labels = data[0].astype(np.int64)
         palette = palette if palette is not None else random_palette(int(labels.max()) + 1)
         out = np.zeros(labels.shape + (3, ), np.uint8)
         valid = (labels >= 0) & (labels < len(palette))
         out[valid] = np.asarray(palette, np.uint8)[labels[valid]]
         return out
-    if spec.kind == 'binary':
+    if kind == 'probability':
         values = data[0].astype(np.float32)
         ignore = values == spec.ignore_value
         grey = (np.clip(np.where(ignore, 0, values), 0, 1) * 255).astype(np.uint8)
         out = np.repeat(grey[..., None], 3, axis=2)
         out[ignore] = (128, 0, 0)
         return out
-    if spec.kind == 'normals':
+    if kind == 'vectors':
         normals = data.astype(np.float32).transpose(1, 2, 0)
         out = ((np.clip(normals, -1, 1) + 1) * 127.5).astype(np.uint8)
         out[(normals == 0).all(axis=2)] = 0
@@ -69,6 +81,7 @@ def encode_prediction(spec: TaskSpec, data: np.ndarray, depth_format: str = 'png
     - normals: RGB ``round((n + 1) / 2 * 255)``, uint8 PNG (H, W, 3, RGB order).
     - depth: ``depth_format='png'``: uint16 PNG in millimetres ``round(d * 1000)`` (clipped to
       0..65535, i.e. 65.5 m); ``'npy'``: float32 metres ``(H, W)``.
+    - any other kind (a declared regression task): float32 ``(C, H, W)`` ``.npy``.
 
     Args:
         spec: The task's spec.
@@ -78,14 +91,17 @@ def encode_prediction(spec: TaskSpec, data: np.ndarray, depth_format: str = 'png
     Returns:
         tuple: ``(array, suffix)`` with suffix ``'.png'`` or ``'.npy'``.
     """
-    if spec.kind == 'segmentation':
+    kind = map_kind(spec)
+    if kind == 'classes':
         labels = data[0]
         dtype = np.uint8 if labels.max(initial=0) < 256 else np.uint16
         return labels.astype(dtype), '.png'
-    if spec.kind == 'binary':
+    if kind == 'probability':
         return np.rint(np.clip(data[0], 0, 1) * 255).astype(np.uint8), '.png'
-    if spec.kind == 'normals':
+    if kind == 'vectors':
         return normals_to_rgb(data), '.png'
+    if kind != 'depth':  # any other declared kind: the raw float map (C, H, W)
+        return data.astype(np.float32), '.npy'
     if depth_format == 'npy':
         return data[0].astype(np.float32), '.npy'
     if depth_format != 'png':

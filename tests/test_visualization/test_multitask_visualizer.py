@@ -117,3 +117,21 @@ def test_mmseg_browse_dataset_call_on_a_packed_sample(tmp_path):
     assert cv2.imread(str(out)) is not None
     fig = vis.draw_multitask(np.zeros((16, 20, 3), np.uint8), s.numpy())
     assert legends(fig) == ['aeroplane', 'bicycle']
+
+
+def test_a_declared_regression_task_gets_a_colour_bar_and_a_float_file(tmp_path):
+    from mmase.tasks import declare_tasks, undeclare_task
+    declare_tasks([dict(type='RegressionTask', name='toy_flow', channels=2, ignore_value=-1.0,
+                        main_metric='mae', meter=dict(type='PixelErrorMeter'))], 'test')
+    try:
+        s = SegDataSample()
+        flow = torch.linspace(-2.0, 3.0, 2 * 16 * 20).view(2, 16, 20)
+        s.set_field(PixelData(data=flow), 'pred_toy_flow')
+        fig = TaskFigure(['toy_flow']).draw(np.zeros((16, 20, 3), np.uint8), s)
+        bars = {ax.get_xlabel(): ax.get_xlim() for ax in fig.axes if ax.get_xlabel()}
+        np.testing.assert_allclose(bars['toy_flow (channel 0)'],
+                                   (-2.0, float(flow[0].max())), rtol=1e-6)
+        written = save_predictions(s, ['toy_flow'], str(tmp_path), 'a')
+        np.testing.assert_array_equal(np.load(written['toy_flow']), flow.numpy())
+    finally:
+        undeclare_task('toy_flow')

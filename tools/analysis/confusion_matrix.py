@@ -89,9 +89,9 @@ def main(argv=None):
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     meta = dataset.metainfo
-    tasks = args.task or [t for t in meta['tasks'] if get_task_spec(t).kind == 'segmentation']
+    tasks = args.task or [t for t in meta['tasks'] if get_task_spec(t).activation == 'argmax']
     for task in tasks:
-        if task not in meta['tasks'] or get_task_spec(task).kind != 'segmentation':
+        if task not in meta['tasks'] or get_task_spec(task).activation != 'argmax':
             raise ValueError(f'--task {task}: not a segmentation task of this dataset '
                              f'({list(meta["tasks"])})')
         if not osp.isdir(osp.join(args.prediction_path, task)):

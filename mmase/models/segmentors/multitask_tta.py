@@ -15,14 +15,16 @@ class MultiTaskTTAModel(BaseTTAModel):
     """Average a ``MultiTaskEncoderDecoder``'s views (``TestTimeAug`` of resizes and flips).
 
     Each view's head outputs are cropped of padding, flipped back and resized to the original
-    image, then turned into per-task quantities that can be averaged:
+    image, then turned into per-task quantities that can be averaged, by the task's declared
+    ``activation`` (``mmase.tasks``):
 
-    - segmentation: class probabilities (softmax; a 1-channel head: sigmoid), averaged, then
-      argmax (1-channel: ``> head.threshold``);
-    - binary (saliency, edges): foreground probability, averaged;
-    - normals: each view's unit vectors, **x negated on a horizontally flipped view** (y on a
-      vertical flip), averaged, then L2-normalised;
-    - depth: metres, averaged.
+    - ``argmax`` (segmentation): class probabilities (softmax; a 1-channel head: sigmoid),
+      averaged, then argmax (1-channel: ``> head.threshold``);
+    - ``sigmoid`` (saliency, edges): foreground probability, averaged;
+    - ``normalize`` (normals): each view's unit vectors, averaged, then L2-normalised; on a
+      flipped view the declared ``flip_sign`` channel is negated first (normals: **x on a
+      horizontal flip**, y on a vertical one);
+    - ``identity`` (depth in metres, other regressed maps): averaged.
 
     Ground truth and meta information come from the first view (the test-time annotations are
     loaded after the flip, at the original size). Args as mmengine's ``BaseTTAModel``
@@ -67,27 +69,29 @@ class MultiTaskTTAModel(BaseTTAModel):
         out = out[:, :, top:height - bottom, left:width - right]
         if meta.get('flip', False):
             direction = meta.get('flip_direction', 'horizontal')
-            dim, component = (3, 0) if direction == 'horizontal' else (2, 1)
+            dim, component = (3, 0) if direction == 'horizontal' else (2, 1)  # sign index
             out = out.flip(dims=(dim, ))
-            if spec.kind == 'normals':
+            sign = spec.flip_sign
+            if sign is not None:  # vector maps (normals): the mirrored axis changes sign
                 out = out.clone()
-                out[:, component] = -out[:, component]
+                out[:, sign[component]] = -out[:, sign[component]]
         out = resize(out, size=tuple(meta['ori_shape'][:2]), mode='bilinear',
                      align_corners=self.module.align_corners, warning=False)[0]
-        if spec.kind == 'segmentation':
+        activation = spec.activation
+        if activation == 'argmax':
             return out.sigmoid() if out.shape[0] == 1 else out.softmax(dim=0)
-        if spec.kind == 'binary':
+        if activation == 'sigmoid':
             return out.sigmoid() if out.shape[0] == 1 else out.softmax(dim=0)[1:2]
-        if spec.kind == 'normals':
+        if activation == 'normalize':
             return F.normalize(out, p=2, dim=0)
-        return out
+        return out  # identity: metres, any regressed value
 
     def _finalize(self, mean: Tensor, spec, task: str) -> Tensor:
-        if spec.kind == 'segmentation':
+        if spec.activation == 'argmax':
             if mean.shape[0] == 1:
                 return (mean > self.module.decode_heads[task].threshold).long()
             return mean.argmax(dim=0, keepdim=True)
-        if spec.kind == 'normals':
+        if spec.activation == 'normalize':
             return F.normalize(mean, p=2, dim=0)
         return mean
 
