@@ -63,19 +63,25 @@ class PerClassIoUHook(Hook):
 
     def __init__(self, skip_no_foreground=('human_parts', )):
         self.skip_no_foreground = tuple(skip_no_foreground)
-        self.matrices: Dict[str, np.ndarray] = {}
+        #: image path -> task -> its confusion matrix (kept per image so that a distributed
+        #: test can drop the images its sampler repeats to even out the ranks)
+        self.per_image: Dict[str, Dict[str, np.ndarray]] = {}
 
     def before_test(self, runner) -> None:
-        self.matrices = {}
+        self.per_image = {}
 
     def _num_classes(self, runner, task: str) -> Optional[int]:
         names = (runner.test_dataloader.dataset.metainfo.get('task_classes') or {}).get(task)
         if names:
             return len(names)
         model = runner.model.module if hasattr(runner.model, 'module') else runner.model
-        head = getattr(model, 'decode_heads', {}).get(task) if hasattr(model, 'decode_heads') \
-            else None
-        return getattr(head, 'num_classes', None)
+        heads = getattr(model, 'decode_heads', None)
+        num = getattr(heads[task], 'num_classes', None) if heads is not None and \
+            task in heads else None
+        if num is None:
+            raise ValueError(f'PerClassIoUHook: no class count for {task!r} (neither the '
+                             f"dataset's task_classes nor the head's num_classes)")
+        return num
 
     def after_test_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         model = runner.model.module if hasattr(runner.model, 'module') else runner.model
@@ -93,14 +99,24 @@ class PerClassIoUHook(Hook):
                     continue
                 matrix = confusion_matrix(gt, getattr(sample, spec.pred_field).data, num,
                                           int(spec.ignore_value))
-                self.matrices[task] = self.matrices.get(task, 0) + matrix
+                key = sample.metainfo.get('img_path', f'{batch_idx}:{len(self.per_image)}')
+                self.per_image.setdefault(key, {})[task] = matrix
 
     def after_test_epoch(self, runner, metrics=None) -> None:
         import json
         import os.path as osp
+        from mmengine.dist import all_gather_object, get_world_size
         meta = runner.test_dataloader.dataset.metainfo
+        per_image = dict(self.per_image)
+        if get_world_size() > 1:  # every rank's images, each once
+            for part in all_gather_object(self.per_image):
+                per_image.update(part)
+        matrices: Dict[str, np.ndarray] = {}
+        for tasks in per_image.values():
+            for task, matrix in tasks.items():
+                matrices[task] = matrices.get(task, 0) + matrix
         report = {}
-        for task, matrix in self.matrices.items():
+        for task, matrix in matrices.items():
             names = list((meta.get('task_classes') or {}).get(task) or
                          [f'class {i}' for i in range(len(matrix))])
             print_log(f'per class results ({task}):\n{iou_table(matrix, names).get_string()}',
