@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_MODEL, TOY_CONFIG, tiny_config, toy_image
+from api_helpers import TINY_MODEL, TOY_CONFIG, tiny_config, toy_image
 from mmengine.dataset import pseudo_collate
 from mmengine.runner.checkpoint import save_checkpoint
 from mmseg.registry import DATASETS

@@ -3,7 +3,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import ROOT, TOY_CONFIG
+from api_helpers import ROOT, TOY_CONFIG
 
 #: What mmseg's tools/misc/print_config.py --graph does: import mmseg first, then init_model.
 MMSEG_STYLE_TOOL = textwrap.dedent('''

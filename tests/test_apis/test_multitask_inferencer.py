@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, TINY_MODEL, toy_image
+from api_helpers import ROOT, TINY_MODEL, toy_image
 from mmengine.config import Config
 from mmengine.runner.checkpoint import save_checkpoint
 
@@ -70,7 +70,7 @@ def test_unknown_task_is_named(tiny_model):
 def test_image_demo_writes_figure_and_maps_quietly(tiny_model, tmp_path):
     import subprocess
     import sys
-    from conftest import TOY_CONFIG
+    from api_helpers import TOY_CONFIG
     out = tmp_path / 'demo'
     proc = subprocess.run(
         [sys.executable, 'demo/image_demo.py', toy_image(50), TOY_CONFIG, tiny_model.checkpoint,
