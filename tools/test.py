@@ -107,9 +107,9 @@ def main():
         cfg = trigger_visualization_hook(cfg, args)
     if args.tta:
         cfg = use_tta(cfg)
-    cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(type='PerClassIoUHook')]
     if args.out is not None and not out_pickle:
-        cfg.custom_hooks.append(dict(type='SavePredictionsHook', out_dir=args.out))
+        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
+            dict(type='SavePredictionsHook', out_dir=args.out)]
     elif args.out is not None:
         evaluators = cfg.test_evaluator
         evaluators = list(evaluators) if isinstance(evaluators, (list, tuple)) else [evaluators]

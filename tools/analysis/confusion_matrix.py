@@ -4,8 +4,9 @@ picks the segmentation task, default every one the dataset has).
 
 ``prediction_path`` is the folder ``tools/test.py --out DIR`` writes: ``DIR/<task>/<id>.png``
 (class ids at the original size); predictions are matched to the ground truth by image id, not
-by sorted file order. ``human_parts`` leaves out images without person parts, as its metric
-does. Writes ``save_dir/confusion_matrix_<task>.<format>`` (rows: ground truth,
+by sorted file order. Each task's matrix is counted by the task's own meter (its declaration's
+``SegmentationMeter``: ``human_parts`` leaves out images without person parts, as its metric
+does), so the table equals the one ``tools/test.py`` logs. Writes ``save_dir/confusion_matrix_<task>.<format>`` (rows: ground truth,
 normalised to 100 % per row) and prints the per-class IoU table of the matrix.
 
 Example::
@@ -19,7 +20,6 @@ import sys
 
 import cv2
 import numpy as np
-import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from mmengine.config import Config, DictAction
@@ -29,12 +29,8 @@ from mmengine.utils import ProgressBar, mkdir_or_exist
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # run from a clone
 import mmase  # noqa: E402,F401
 from mmase.tasks import get_task_spec  # noqa: E402
-from mmase.visualization import confusion_matrix, iou_table  # noqa: E402
+from mmase.evaluation.metrics import build_task_meter, class_table  # noqa: E402
 from mmseg.registry import DATASETS  # noqa: E402
-
-
-#: Tasks whose images without a foreground pixel are left out (the human-parts protocol).
-SKIP_NO_FOREGROUND = ('human_parts', )
 
 
 def parse_args(argv=None):
@@ -99,7 +95,12 @@ def main(argv=None):
                                     f'tools/test.py ... --out {args.prediction_path} first')
     mkdir_or_exist(args.save_dir)
     names = {t: list((meta.get('task_classes') or {}).get(t) or meta['classes']) for t in tasks}
-    matrices = {t: np.zeros((len(names[t]), ) * 2, np.int64) for t in tasks}
+    meters = {t: build_task_meter(t, num_classes=len(names[t])) for t in tasks}
+    for task, meter in meters.items():
+        if not hasattr(meter, 'confusion'):
+            raise ValueError(f'--task {task}: its meter {type(meter).__name__} keeps no '
+                             f'confusion matrix')
+    records = {t: [] for t in tasks}
     progress = ProgressBar(len(dataset))
     for index in range(len(dataset)):
         sample = dataset[index]['data_samples']
@@ -110,18 +111,25 @@ def main(argv=None):
             pred = cv2.imread(path, cv2.IMREAD_UNCHANGED)
             if pred is None:
                 raise FileNotFoundError(f'prediction {path} not found or not an image')
-            gt = getattr(sample, spec.gt_field).data[0]
-            if task in SKIP_NO_FOREGROUND and not ((gt != spec.ignore_value) & (gt != 0)).any():
-                continue  # as the parts metric and tools/test.py's tables: no person parts
+            gt = getattr(sample, spec.gt_field).data[0].numpy()
             if tuple(pred.shape) != tuple(gt.shape):
                 raise ValueError(f'{path}: {pred.shape} but the ground truth is '
                                  f'{tuple(gt.shape)}')
-            matrices[task] += confusion_matrix(gt, torch.from_numpy(pred.astype(np.int64)),
-                                               len(names[task]), int(spec.ignore_value))
+            try:
+                record = meters[task].process(pred.astype(np.int64), gt)
+            except ValueError as error:
+                raise ValueError(f'{path}: {error}') from None
+            if record is not None:  # None: an image the task's metric leaves out
+                records[task].append(record)
         progress.update()
     print()
+    matrices = {}
     for task in tasks:
-        print(f'per class results ({task}):\n{iou_table(matrices[task], names[task])}')
+        if not records[task]:
+            raise ValueError(f'{task}: no image counted (no labelled pixel in the test set)')
+        matrices[task] = meters[task].confusion(records[task])
+        scores = meters[task].class_scores(records[task])
+        print(f'per class results ({task}):\n{class_table(scores, names[task])}')
         fig = plot_confusion_matrix(matrices[task], names[task], f'{args.title} ({task})',
                                     args.color_theme, args.dpi)
         out = osp.join(args.save_dir, f'confusion_matrix_{task}.{args.format}')

@@ -5,6 +5,8 @@ from .per_iter_seed_hook import PerIterSeedHook
 from .progress_bar_hook import ProgressBarHook
 from .safe_checkpoint_hook import SafeCheckpointHook
 from .save_metrics_hook import SaveMetricsHook
+from .save_predictions_hook import SavePredictionsHook
 
 __all__ = ['CheckFiniteLossHook', 'ExpertActivationHook', 'MainProcessLoggerHook',
-           'PerIterSeedHook', 'ProgressBarHook', 'SafeCheckpointHook', 'SaveMetricsHook']
+           'PerIterSeedHook', 'ProgressBarHook', 'SafeCheckpointHook', 'SaveMetricsHook',
+           'SavePredictionsHook']

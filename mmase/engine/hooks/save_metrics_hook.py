@@ -35,6 +35,8 @@ class SaveMetricsHook(Hook):
 
     Files: ``<work_dir>/metrics_val_iter_<N>.json`` (or ``_epoch_<N>``) after validation and
     ``<work_dir>/metrics_test.json`` after testing; ``tools/analysis/delta_m.py`` reads them.
+    After a test, the per-class IoU / Acc of the class-map tasks (an evaluator metric's
+    ``per_class_results``, e.g. ``MultiTaskMetric``'s) go to ``<work_dir>/per_class_iou.json``.
 
     A validation left unfinished by a killed run is run on resume: the checkpoint of step N is
     saved before the validation of step N, so a run killed during that validation resumes at
@@ -112,3 +114,9 @@ class SaveMetricsHook(Hook):
 
     def after_test_epoch(self, runner, metrics: Optional[Dict] = None) -> None:
         self._save(runner, 'metrics_test.json', metrics)
+        per_class = {}
+        loop = getattr(runner, '_test_loop', None)  # after a test: the built TestLoop
+        for metric in getattr(getattr(loop, 'evaluator', None), 'metrics', None) or []:
+            per_class.update(getattr(metric, 'per_class_results', None) or {})
+        if per_class and is_main_process():
+            write_json_atomic(osp.join(runner.work_dir, 'per_class_iou.json'), per_class)

@@ -5,7 +5,7 @@ from .multitask_metric import MultiTaskMetric
 from .normals_meter import NormalsMeter
 from .pixel_error_meter import PixelErrorMeter
 from .saliency_meter import SaliencyMeter
-from .segmentation_meter import SegmentationMeter
+from .segmentation_meter import SegmentationMeter, class_scores, class_table
 from .task_metrics import (PROTOCOLS, TASK_METERS, TaskMeter, build_task_meter,
                            task_metric_names)
 from .thinning import thin_stack
@@ -13,5 +13,5 @@ from .thinning import thin_stack
 __all__ = [
     'MultiTaskMetric', 'TaskMeter', 'build_task_meter', 'PROTOCOLS', 'SegmentationMeter',
     'SaliencyMeter', 'NormalsMeter', 'EdgeMeter', 'DepthMeter', 'thin_stack', 'task_metric_names',
-    'PixelErrorMeter', 'TASK_METERS'
+    'PixelErrorMeter', 'TASK_METERS', 'class_scores', 'class_table'
 ]

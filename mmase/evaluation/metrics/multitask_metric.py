@@ -17,6 +17,7 @@ from prettytable import PrettyTable
 from mmase.tasks import check_tasks, declare_tasks, get_task_spec
 from ..delta_m import (TABLE_TASK_ORDER, metric_lower_is_better, parse_stl_reference,
                        per_task_delta_m, resolve_main_metrics)
+from .segmentation_meter import class_table
 from .task_metrics import (TaskMeter, build_task_meter, check_protocol, meter_class,
                            task_metric_names)
 
@@ -149,6 +150,8 @@ class MultiTaskMetric(BaseMetric):
         self.edge_pos_weight = edge_pos_weight
         self.edge_eval_ids = self._read_ids(edge_eval_ids)
         self._meters: Dict[str, TaskMeter] = {}
+        #: per-class IoU / Acc of the class-map tasks of the last evaluation (rank 0)
+        self.per_class_results: Dict[str, Dict[str, dict]] = {}
         if 'edge' in self.tasks:
             self._meter('edge')  # validates edge_tolerance / edge_pos_weight now
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
@@ -367,6 +370,7 @@ class MultiTaskMetric(BaseMetric):
     def compute_metrics(self, results: List[Dict[str, Any]]) -> Dict[str, float]:
         """Reduce the per-sample records of the whole set; log and return the flat metric dict."""
         metrics: Dict[str, float] = {}
+        self.per_class_results = {}
         for task in self.tasks:
             records = [result[task] for result in results if result[task] is not None]
             if not records:
@@ -374,7 +378,10 @@ class MultiTaskMetric(BaseMetric):
                     f'MultiTaskMetric: no sample counted for task {task!r} out of {len(results)} '
                     f'(samples without labelled pixels are skipped; for human_parts, samples '
                     f'without any part; for edge, samples not listed in edge_eval_ids)')
-            computed = self._meter(task).compute(records)
+            meter = self._meter(task)
+            computed = meter.compute(records)
+            if hasattr(meter, 'class_scores'):  # class maps: mmseg's per-class table
+                self._log_class_table(task, meter.class_scores(records))
             for name, value in computed.items():
                 metrics[f'{task}/{name}'] = float(value)
             if self.main_metrics[task] not in computed:
@@ -394,6 +401,21 @@ class MultiTaskMetric(BaseMetric):
         self._log_table(metrics, results)
         self._log_summary(metrics, deltas)
         return metrics
+
+    def _log_class_table(self, task: str, scores: Dict[str, np.ndarray]) -> None:
+        """Log ``task``'s per-class IoU / Acc table as mmseg's ``IoUMetric`` does and keep it
+        in :attr:`per_class_results` (``{task: {class: dict(IoU, Acc)}}``, percent, None where
+        undefined; ``SaveMetricsHook`` writes it as ``per_class_iou.json`` after a test)."""
+        num = len(scores['IoU'])
+        names = list(((self.dataset_meta or {}).get('task_classes') or {}).get(task) or [])
+        if len(names) != num:
+            names = [f'class {i}' for i in range(num)]
+        print_log(f'per class results ({task}):\n{class_table(scores, names).get_string()}',
+                  logger='current')
+        self.per_class_results[task] = {
+            name: dict(IoU=None if np.isnan(iou) else float(iou),
+                       Acc=None if np.isnan(acc) else float(acc))
+            for name, iou, acc in zip(names, scores['IoU'], scores['Acc'])}
 
     def main_metric_key(self, task: str) -> str:
         """Metric-dict key of ``task``'s main metric (``main_metrics``), e.g. ``'sal/mIoU'``."""

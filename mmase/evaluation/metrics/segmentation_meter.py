@@ -1,7 +1,9 @@
-"""Dataset-level mIoU from a confusion matrix (semantic segmentation and human parts)."""
+"""Dataset-level mIoU from a confusion matrix (semantic segmentation and human parts), and the
+per-class IoU / accuracy table mmseg's ``IoUMetric`` prints."""
 from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
+from prettytable import PrettyTable
 
 from .task_metrics import TASK_METERS, TaskMeter, safe_divide, sum_records
 
@@ -68,9 +70,17 @@ class SegmentationMeter(TaskMeter):
                                 minlength=self.num_classes**2)
         return dict(confusion=confusion.reshape(self.num_classes, self.num_classes))
 
+    def confusion(self, records: Sequence[Mapping[str, np.ndarray]]) -> np.ndarray:
+        """The set's ``(C, C)`` int64 confusion matrix (rows = ground truth)."""
+        return sum_records(records, ['confusion'])['confusion']
+
+    def class_scores(self, records: Sequence[Mapping[str, np.ndarray]]) -> Dict[str, np.ndarray]:
+        """Per-class ``IoU`` and ``Acc`` (percent, ``(C,)``) of the set: :func:`class_scores`."""
+        return class_scores(self.confusion(records))
+
     def class_iou(self, records: Sequence[Mapping[str, np.ndarray]]) -> np.ndarray:
         """IoU of each class over the set, shape ``(C,)``, in [0, 1]; NaN for a class never seen."""
-        confusion = sum_records(records, ['confusion'])['confusion'].astype(np.float64)
+        confusion = self.confusion(records).astype(np.float64)
         tp = np.diag(confusion)
         union = confusion.sum(0) + confusion.sum(1) - tp
         iou = safe_divide(tp, union)
@@ -83,3 +93,29 @@ class SegmentationMeter(TaskMeter):
         if np.isnan(iou).all():
             raise ValueError('no labelled pixel in the evaluated set: mIoU is undefined')
         return dict(mIoU=float(np.nanmean(iou) * 100.0))
+
+
+def class_scores(confusion: np.ndarray) -> Dict[str, np.ndarray]:
+    """Per-class scores of a ``(C, C)`` confusion matrix (rows = ground truth), in percent:
+    ``IoU_c = TP / (TP + FP + FN)`` (NaN for a class absent from ground truth and prediction)
+    and ``Acc_c = TP / (TP + FN)`` (NaN for a class absent from the ground truth)."""
+    confusion = np.asarray(confusion, dtype=np.float64)
+    tp = np.diag(confusion)
+    gt = confusion.sum(axis=1)
+    union = gt + confusion.sum(axis=0) - tp
+    iou = np.full_like(tp, np.nan)
+    acc = np.full_like(tp, np.nan)
+    np.divide(tp * 100.0, union, out=iou, where=union > 0)
+    np.divide(tp * 100.0, gt, out=acc, where=gt > 0)
+    return dict(IoU=iou, Acc=acc)
+
+
+def class_table(scores: Mapping[str, np.ndarray], class_names: Sequence[str]) -> PrettyTable:
+    """mmseg's per-class table: ``Class | IoU | Acc`` (2 decimals, ``nan`` where undefined)."""
+    if len(class_names) != len(scores['IoU']):
+        raise ValueError(f'{len(class_names)} class names for {len(scores["IoU"])} classes')
+    table = PrettyTable()
+    table.field_names = ['Class', 'IoU', 'Acc']
+    for name, iou, acc in zip(class_names, scores['IoU'], scores['Acc']):
+        table.add_row([name, f'{iou:.2f}', f'{acc:.2f}'])
+    return table

@@ -5,7 +5,7 @@ from typing import Optional, Sequence
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
-from .task_maps import save_predictions
+from mmase.visualization.task_maps import save_predictions
 
 
 @HOOKS.register_module()
