@@ -109,6 +109,11 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
             if missing:
                 raise ValueError(f'model.backbone.tasks={tuple(backbone_tasks)} lacks the model '
                                  f'tasks {missing}')
+            extra = [t for t in backbone_tasks if t not in self.tasks]
+            if extra:  # routed and trained for nothing: no head reads them
+                raise ValueError(f'model.backbone.tasks={tuple(backbone_tasks)} has tasks '
+                                 f'{extra} that model.tasks={self.tasks} and model.decode_heads '
+                                 f'do not have')
         self.neck = MODELS.build(neck) if neck is not None else None
         # mmengine's ModuleDict (a BaseModule), so init_weights reaches every head's init_cfg
         self.decode_heads = ModuleDict({t: MODELS.build(decode_heads[t]) for t in self.tasks})

@@ -200,3 +200,23 @@ def test_shared_backbone_runs_once_for_five_tasks(shared, passes):
     trainable = {n for n, p in model.backbone.named_parameters() if p.requires_grad}
     reached = {n for n, p in model.backbone.named_parameters() if p.grad is not None}
     assert reached == trainable
+
+
+def test_backbone_tasks_must_match_the_model_tasks():
+    from mmengine.model import BaseModule
+
+    @MODELS.register_module(name='_TaskListBackbone', force=True)
+    class TaskListBackbone(BaseModule):  # only what the segmentor reads at build
+        task_conditioned = True
+
+        def __init__(self, tasks):
+            super().__init__()
+            self.tasks = tuple(tasks)
+
+    cfg = model_cfg()
+    cfg['backbone'] = dict(type='_TaskListBackbone', tasks=TASKS[:-1])
+    with pytest.raises(ValueError, match=rf"lacks the model tasks \['{TASKS[-1]}'\]"):
+        MODELS.build(cfg)
+    cfg['backbone'] = dict(type='_TaskListBackbone', tasks=TASKS + ('depth', ))
+    with pytest.raises(ValueError, match=r"has tasks \['depth'\] that model.tasks"):
+        MODELS.build(cfg)
