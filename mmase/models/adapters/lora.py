@@ -4,13 +4,16 @@
 implementation: a LoRA layer *is* a ``MoELoRALinear`` with one sparse expert, ``top_k=1`` and no
 shared experts, which builds no router (its gate is the constant 1).
 :class:`LoRAMultiheadAttention` puts the same factors on the packed projections of a
-``nn.MultiheadAttention``, whose linears are never called as modules.
+``nn.MultiheadAttention``, whose linears are never called as modules. Both can fold their delta
+into the frozen weights for inference (``merge`` / ``unmerge``, :func:`merge_lora` over a model:
+:mod:`.lora_merge`).
 """
 from typing import Optional
 
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .lora_merge import MergeableLoRA, merge_lora, unmerge_lora  # noqa: F401
 from .moe_lora import LoRAExperts, MoELoRALinear
 
 
@@ -32,7 +35,7 @@ def LoRALinear(base_layer: nn.Linear, rank: int = 4, alpha: Optional[float] = No
                          rank=rank, alpha=alpha, shared_gating='none')
 
 
-class LoRAMultiheadAttention(nn.Module):
+class LoRAMultiheadAttention(MergeableLoRA, nn.Module):
     """Plain LoRA on the projections of a frozen ``nn.MultiheadAttention`` (as mmcv's
     ``MultiheadAttention`` holds it: mmseg's ViT, SegFormer's efficient attention).
 
@@ -88,6 +91,20 @@ class LoRAMultiheadAttention(nn.Module):
                     shared_gating='none', **factory)
         self.qkv = LoRAExperts(dims, 3 * dims, **lora) if 'qkv' in targets else None
         self.proj = LoRAExperts(dims, dims, **lora) if 'proj' in targets else None
+        self._init_merge()
+
+    #: plain LoRA only: always foldable into the packed weights (:meth:`merge`)
+    mergeable = True
+
+    def _merge_targets(self):
+        targets = []
+        if self.qkv is not None:
+            targets.append(('in_proj_weight', self.in_proj_weight,
+                            lambda: self._delta(self.qkv)))
+        if self.proj is not None:
+            targets.append(('out_proj.weight', self.out_proj.weight,
+                            lambda: self._delta(self.proj)))
+        return targets
 
     @staticmethod
     def _delta(experts: Optional[LoRAExperts]):
@@ -97,8 +114,10 @@ class LoRAMultiheadAttention(nn.Module):
                 attn_mask=None, average_attn_weights=True, is_causal=False):
         if self.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+        self._check_merged_use()
         in_w, out_w = self.in_proj_weight, self.out_proj.weight
-        delta_in, delta_out = self._delta(self.qkv), self._delta(self.proj)
+        delta_in, delta_out = (None, None) if self.merged else (self._delta(self.qkv),
+                                                                self._delta(self.proj))
         in_w = in_w if delta_in is None else in_w + delta_in
         out_w = out_w if delta_out is None else out_w + delta_out
         out, weights = F.multi_head_attention_forward(

@@ -39,6 +39,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .lora_merge import MergeableLoRA
 from .routers import (RoutingBookkeeping, TaskIndex, TaskRouter, check_task_index, moe_gates,
                       select_gates)
 
@@ -411,7 +412,7 @@ class LoRAExperts(RoutingBookkeeping, nn.Module):
                 f'alpha={self.alpha:g}, shared_gating={self.shared_gating!r}')
 
 
-class MoELoRALinear(LoRAExperts):
+class MoELoRALinear(MergeableLoRA, LoRAExperts):
     """A frozen linear layer plus task-routed LoRA experts (per-linear placement).
 
     ``y = W0 x + (alpha / r) * sum_i g_i B_i A_i x``. The wrapped layer is kept as
@@ -440,16 +441,35 @@ class MoELoRALinear(LoRAExperts):
         self.base_layer = base_layer
         for param in self.base_layer.parameters():
             param.requires_grad_(False)
+        self._init_merge()
+
+    @property
+    def mergeable(self) -> bool:
+        """Plain LoRA (no router, constant gates) can be folded into ``base_layer``."""
+        return self.router is None
+
+    def _merge_targets(self):
+        if not self.mergeable:
+            raise RuntimeError('routed experts have token-dependent gates: only plain LoRA '
+                               '(1/1/0/r) can be merged')
+        return [('base_layer.weight', self.base_layer.weight, self.get_delta_weight)]
 
     def forward(self, x: torch.Tensor, task: Optional[TaskIndex] = None) -> torch.Tensor:
         """``task`` may be omitted for plain LoRA (no router: the same adapter for every
         task), so hosts that call their linears with ``x`` only (mmseg's Swin window attention)
-        can hold one; a routed layer needs it."""
+        can hold one; a routed layer needs it. Merged (:meth:`merge`): ``base_layer(x)``."""
         if task is None:
             if self.router is not None:
                 raise TypeError('routed MoELoRALinear needs a task index (int or LongTensor '
                                 '(N,)); only plain LoRA (no router) runs without one')
             task = 0
+        self._check_merged_use()
+        if self.merged:
+            check_task_index(task, self.num_tasks, x.shape[0])
+            if self.record_routing:
+                self._record(x.new_ones(x.numel() // self.in_features, self.num_experts), None,
+                             task, x.shape[0])
+            return self.base_layer(x)
         return self.routed_forward(x, task, base=self.base_layer)
 
     def get_delta_weight(self) -> torch.Tensor:
