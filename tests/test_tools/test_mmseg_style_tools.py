@@ -28,7 +28,8 @@ def test_benchmark_confusion_matrix_print_config_and_logs(toy_run, tmp_path):
     results = run_many([
         ('tools/analysis/benchmark.py', [TOY_CONFIG, toy_run.checkpoint, '--work-dir',
                                          str(tmp_path / 'bench'), '--num-iters', '4',
-                                         '--num-warmup', '1', '--cfg-options'] + TINY),
+                                         '--num-warmup', '1', '--merge-lora',
+                                         '--cfg-options'] + TINY),
         ('tools/analysis/confusion_matrix.py', [TOY_CONFIG, str(preds), str(tmp_path / 'cm')]),
         ('tools/analysis/print_config.py', [TOY_CONFIG, '--graph', '--dump',
                                             str(tmp_path / 'dumped.py'), '--cfg-options'] + TINY),
@@ -43,6 +44,7 @@ def test_benchmark_confusion_matrix_print_config_and_logs(toy_run, tmp_path):
     fps = json.load(open(glob.glob(str(tmp_path / 'bench' / 'fps_*.json'))[0]))
     assert fps['average_fps'] > 0 and fps['tasks'] == ['semseg', 'human_parts', 'sal',
                                                         'normals', 'edge']
+    assert fps['merged_lora_layers'] == 4  # plain LoRA on qkv / proj of the 2 blocks
     metrics = json.load(open(tmp_path / 'test' / 'metrics_test.json'))
     for task in ('semseg', 'human_parts'):
         matrix = np.load(tmp_path / 'cm' / f'confusion_matrix_{task}.npy')

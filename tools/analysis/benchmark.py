@@ -3,7 +3,8 @@ mmseg's ``tools/analysis_tools/benchmark.py``, same flags; every task predicted 
 
 The checkpoint is loaded strictly (``mmase.apis.init_model``); the first ``--num-warmup``
 batches are not timed; on CUDA the clock waits for the device. Results go to
-``<work-dir>/fps_<timestamp>.json``.
+``<work-dir>/fps_<timestamp>.json``. ``--merge-lora`` (ours) folds plain LoRA into the frozen
+weights first (:func:`mmase.models.adapters.merge_lora`).
 
 Example::
 
@@ -38,6 +39,9 @@ def parse_args(argv=None):
                         help='timed + warm-up batches per run (mmseg: 200)')
     parser.add_argument('--num-warmup', type=int, default=5, help='untimed first batches')
     parser.add_argument('--device', default=None, help='default: cuda if available, else cpu')
+    parser.add_argument('--merge-lora', action='store_true',
+                        help='fold plain LoRA into the frozen weights first '
+                        '(mmase.models.adapters.merge_lora; routed experts stay) (ours)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config, key=value (xxx=yyy format)')
     args = parser.parse_args(argv)
@@ -59,8 +63,15 @@ def main(argv=None):
     model = init_model(cfg, args.checkpoint, device=device)
     if not device.startswith('cuda'):
         model = revert_sync_batchnorm(model)
+    merged = []
+    if args.merge_lora:
+        from mmase.models.adapters import merge_lora
+        model.eval()
+        merged = merge_lora(model)
+        print(f'merged plain LoRA of {len(merged)} layers')
     sync = torch.cuda.synchronize if device.startswith('cuda') else (lambda: None)
-    result = dict(config=args.config, unit='img / s', tasks=list(model.tasks), device=device)
+    result = dict(config=args.config, unit='img / s', tasks=list(model.tasks), device=device,
+                  merged_lora_layers=len(merged))
     runs = []
     for run in range(args.repeat_times):
         print(f'Run {run + 1}:')
