@@ -17,6 +17,7 @@ from prettytable import PrettyTable
 from mmase.tasks import check_tasks, declare_tasks, get_task_spec
 from ..delta_m import (TABLE_TASK_ORDER, metric_lower_is_better, parse_stl_reference,
                        per_task_delta_m, resolve_main_metrics)
+from .edge_meter import EdgeMeter
 from .segmentation_meter import class_table
 from .task_metrics import (TaskMeter, build_task_meter, check_protocol, meter_class,
                            task_metric_names)
@@ -102,7 +103,8 @@ class MultiTaskMetric(BaseMetric):
             PASCAL, 0.011 NYUD). Default: 0.0075.
         edge_pos_weight (float): Positive weight of the balanced BCE edge loss. Default: 0.95.
         edge_eval_ids (str, optional): Path of a text file of image ids, one a line: only those
-            images count for ``edge`` (e.g. SEISM's ``test_new`` list, 2498 of PASCAL-Context's 5105
+            images count for the edge tasks (``edge``, or a declared task whose meter is
+            ``EdgeMeter``; e.g. SEISM's ``test_new`` list, 2498 of PASCAL-Context's 5105
             val images). A sample's id is its metainfo ``img_id``, else the stem of ``img_path``.
             Default: None (all).
         num_workers (int): Worker processes that compute the per-sample counts while the model
@@ -148,21 +150,25 @@ class MultiTaskMetric(BaseMetric):
         self.num_classes = self._check_num_classes(num_classes)
         self.edge_tolerance = edge_tolerance
         self.edge_pos_weight = edge_pos_weight
+        #: the tasks scored by the edge meter (``edge``, or a declared task naming EdgeMeter):
+        #: ``edge_eval_ids`` and ``edge_save_dir`` apply to them
+        self.edge_tasks = tuple(t for t in self.tasks if issubclass(meter_class(t), EdgeMeter))
         self.edge_eval_ids = self._read_ids(edge_eval_ids)
         self._meters: Dict[str, TaskMeter] = {}
         #: per-class IoU / Acc of the class-map tasks of the last evaluation (rank 0)
         self.per_class_results: Dict[str, Dict[str, dict]] = {}
-        if 'edge' in self.tasks:
-            self._meter('edge')  # validates edge_tolerance / edge_pos_weight now
+        for task in self.edge_tasks:
+            self._meter(task)  # validates edge_tolerance / edge_pos_weight now
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(f'MultiTaskMetric.num_workers must be an int >= 0, got '
                              f'{num_workers!r}')
         self.num_workers = num_workers
         self._pool: Optional[ProcessPoolExecutor] = None
         self._pending: Deque[Future] = deque()
-        if edge_save_dir is not None and 'edge' not in self.tasks:
+        if edge_save_dir is not None and not self.edge_tasks:
             raise ValueError(f'MultiTaskMetric.edge_save_dir={edge_save_dir!r} is given but '
-                             f'"edge" is not in tasks {self.tasks}')
+                             f'no task of {self.tasks} is an edge task ("edge" is not in tasks '
+                             f'and no declared task names the EdgeMeter)')
         self.edge_save_dir = edge_save_dir
 
     # ----------------------------------------------------------------------------- configuration
@@ -206,9 +212,10 @@ class MultiTaskMetric(BaseMetric):
     def _read_ids(self, path: Optional[str]) -> Optional[frozenset]:
         if path is None:
             return None
-        if 'edge' not in self.tasks:
-            raise ValueError(f'MultiTaskMetric.edge_eval_ids={path!r} is given but "edge" is not '
-                             f'in tasks {self.tasks}')
+        if not self.edge_tasks:
+            raise ValueError(f'MultiTaskMetric.edge_eval_ids={path!r} is given but no task of '
+                             f'{self.tasks} is an edge task ("edge" is not in tasks and no '
+                             f'declared task names the EdgeMeter)')
         if not osp.isfile(path):
             raise FileNotFoundError(f'MultiTaskMetric.edge_eval_ids: no such file {path!r}')
         with open(path) as f:
@@ -311,7 +318,7 @@ class MultiTaskMetric(BaseMetric):
             inputs: SampleInputs = {}
             for task in self.tasks:
                 spec = get_task_spec(task)
-                if task == 'edge' and self.edge_eval_ids is not None \
+                if task in self.edge_tasks and self.edge_eval_ids is not None \
                         and self._sample_id(sample) not in self.edge_eval_ids:
                     inputs[task] = None
                     continue
@@ -323,7 +330,8 @@ class MultiTaskMetric(BaseMetric):
                 except ValueError as error:
                     raise task_error(task, name, error) from error
             if self.edge_save_dir is not None:
-                self._save_edge(sample, name)
+                for task in self.edge_tasks:
+                    self._save_edge(sample, name, task)
             if self.num_workers == 0:
                 self.results.append(sample_records(meters, inputs, name))
                 continue
@@ -334,16 +342,19 @@ class MultiTaskMetric(BaseMetric):
             if len(self._pending) > 4 * self.num_workers:  # bound the queued images
                 self._collect(keep=2 * self.num_workers)
 
-    def _save_edge(self, sample: Any, name: str) -> None:
-        """Write the sample's edge probability as ``<edge_save_dir>/<id>.png``."""
+    def _save_edge(self, sample: Any, name: str, task: str) -> None:
+        """Write the sample's ``task`` probability as ``<edge_save_dir>/<id>.png``
+        (``<edge_save_dir>/<task>/<id>.png`` when several tasks are edge tasks)."""
         from .edge_files import write_edge_png
-        spec = get_task_spec('edge')
-        pred = self._array(sample, spec.pred_field, 'edge')
+        spec = get_task_spec(task)
+        pred = self._array(sample, spec.pred_field, task)
+        folder = self.edge_save_dir if len(self.edge_tasks) == 1 else \
+            osp.join(self.edge_save_dir, task)
         try:
             write_edge_png(self._to_meter_shape(pred, spec.channels, spec.pred_field),
-                           osp.join(self.edge_save_dir, self._sample_id(sample) + '.png'))
+                           osp.join(folder, self._sample_id(sample) + '.png'))
         except ValueError as error:
-            raise task_error('edge', name, error) from error
+            raise task_error(task, name, error) from error
 
     def _collect(self, keep: int = 0) -> None:
         """Move finished records into ``self.results`` in sample order until at most ``keep``

@@ -80,8 +80,40 @@ def test_multitask_metric_saves_edge_pngs(tmp_path):
     np.testing.assert_allclose(read_edge_png(str(out / 'img_a.png')), np.rint(prob * 255) / 255)
     np.testing.assert_allclose(read_edge_png(str(out / 'img_b.png')), np.rint(prob * 127.5) / 255)
     assert metric.evaluate(2)['edge/odsF'] == pytest.approx(100.0)
-    with pytest.raises(ValueError, match='edge_save_dir.*"edge" is not in tasks'):
+    with pytest.raises(ValueError, match='edge_save_dir.*no task of.*is an edge task'):
         MultiTaskMetric(tasks=('sal', ), edge_save_dir=str(out))
+
+
+def test_a_declared_edge_task_gets_the_edge_options(tmp_path):
+    # the options follow the task's meter, not its name: a second edge labelling declared in
+    # the config takes edge_eval_ids, and each edge task saves into its own folder
+    from mmase.tasks import undeclare_task
+    declared = [dict(type='BinaryTask', name='edge_fine', field='edge_fine', main_metric='odsF',
+                     meter=dict(type='EdgeMeter'))]
+    ids = tmp_path / 'ids.txt'
+    ids.write_text('img_a\n')
+    try:
+        metric = MultiTaskMetric(tasks=('edge', 'edge_fine'), custom_tasks=declared,
+                                 edge_eval_ids=str(ids), edge_save_dir=str(tmp_path / 'e'))
+        assert metric.edge_tasks == ('edge', 'edge_fine')
+        prob = np.zeros((5, 7))
+        prob[2, 1:6] = 0.8
+        samples = []
+        for name in ('img_a', 'img_b'):
+            sample = edge_sample(name, prob if name == 'img_a' else 1 - prob)
+            sample.set_field(sample.gt_edge.clone(), 'gt_edge_fine')
+            sample.set_field(sample.pred_edge.clone(), 'pred_edge_fine')
+            samples.append(sample)
+        metric.process({}, samples)
+        assert sorted(os.listdir(tmp_path / 'e')) == ['edge', 'edge_fine']
+        assert sorted(os.listdir(tmp_path / 'e' / 'edge_fine')) == ['img_a.png', 'img_b.png']
+        # img_b (inverted prediction) is not listed: both tasks count img_a only
+        assert [r['edge_fine'] is None for r in metric.results] == [False, True]
+        metrics = metric.evaluate(2)
+        assert metrics['edge/odsF'] == pytest.approx(100.0)
+        assert metrics['edge_fine/odsF'] == pytest.approx(100.0)
+    finally:
+        undeclare_task('edge_fine')
 
 
 def test_set_edge_save_dir():
