@@ -38,7 +38,8 @@ from timm.layers import trunc_normal_
 
 from mmase.models.task_names import check_task_names
 from ..adapters import (LoRAExperts, MoELoRAFFN, MoELoRALinear, check_moe_lora_args,
-                        has_router, wrap_linears, wrap_modules)
+                        wrap_linears, wrap_modules)
+from ..config_fields import check_router_loss_weights, constant_gates_reason, with_defaults
 from .multitask_pass import MULTITASK_MODES, MultiTaskPassMixin
 from .timm_loading import load_timm_vit
 from .vit_layers import Block, PatchEmbed, parse_arch, resize_pos_embed, to_2tuple
@@ -316,11 +317,6 @@ class ASEViT(MultiTaskPassMixin, BaseModule):
                                  f'{self.num_layers}-layer ViT')
         return tuple(sorted({i % self.num_layers for i in blocks}))
 
-    @staticmethod
-    def _check_weight(weight, field: str) -> None:
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-            raise ValueError(f'{field}={weight!r} must be a number >= 0')
-
     def _parse_targets(self, targets, field: str) -> Tuple[str, ...]:
         targets = (targets, ) if isinstance(targets, str) else tuple(targets)
         if not targets:
@@ -333,20 +329,10 @@ class ASEViT(MultiTaskPassMixin, BaseModule):
             raise ValueError(f'{field}={targets} repeats a layer')
         return targets
 
-    @staticmethod
-    def _check_keys(cfg, defaults: dict, field: str) -> dict:
-        if not isinstance(cfg, dict):
-            raise TypeError(f'{field} must be a dict or None, got {type(cfg).__name__}')
-        unknown = sorted(set(cfg) - set(defaults))
-        if unknown:
-            raise ValueError(f'{field}: unknown keys {unknown}; known keys are '
-                             f'{sorted(defaults)}')
-        return {**defaults, **cfg}
-
     def _parse_adapter(self, adapter: Optional[dict]) -> Optional[dict]:
         if adapter is None:
             return None
-        cfg = self._check_keys(adapter, ADAPTER_DEFAULTS, 'adapter')
+        cfg = with_defaults(adapter, ADAPTER_DEFAULTS, 'adapter')
         if cfg['placement'] not in PLACEMENTS:
             raise ValueError(f"adapter.placement={cfg['placement']!r} is not one of "
                              f'{PLACEMENTS}')
@@ -364,22 +350,13 @@ class ASEViT(MultiTaskPassMixin, BaseModule):
                 LINEAR_PLACEMENT_TARGETS if cfg['targets'] is None else cfg['targets'],
                 'adapter.targets')
         cfg['blocks'] = self._parse_blocks(cfg['blocks'], 'adapter.blocks')
-        routed = has_router(cfg['num_experts'], cfg['num_shared'], cfg['shared_gating'])
-        for key in ('load_balance_weight', 'mi_loss_weight'):
-            weight = cfg[key]
-            self._check_weight(weight, f'adapter.{key}')
-            if weight > 0 and not routed:
-                raise ValueError(f"adapter.{key}={weight} needs a router, but with "
-                                 f"num_experts={cfg['num_experts']}, "
-                                 f"num_shared={cfg['num_shared']} and shared_gating="
-                                 f"{cfg['shared_gating']!r} the gates are constant and no "
-                                 f'router is built')
+        check_router_loss_weights(cfg, 'adapter.', constant_gates_reason(cfg))
         return cfg
 
     def _parse_lora(self, lora: Optional[dict]) -> Optional[dict]:
         if lora is None:
             return None
-        cfg = self._check_keys(lora, LORA_DEFAULTS, 'lora')
+        cfg = with_defaults(lora, LORA_DEFAULTS, 'lora')
         # plain LoRA is the 1/1/0/r expert configuration: the same checks name lora.rank/alpha
         check_moe_lora_args(1, 1, 0, cfg['rank'], 'none', cfg['alpha'], prefix='lora.')
         cfg['targets'] = self._parse_targets(cfg['targets'], 'lora.targets')
@@ -425,8 +402,7 @@ class ASEViT(MultiTaskPassMixin, BaseModule):
             self.mlp_hidden_dims, prefix='mlp_moe.',
             **{k: v for k, v in cfg.items() if k in layer_cls.CONFIG_DEFAULTS})
         cfg['blocks'] = self._parse_blocks(cfg['blocks'], 'mlp_moe.blocks')
-        for key in ('load_balance_weight', 'mi_loss_weight'):
-            self._check_weight(cfg[key], f'mlp_moe.{key}')
+        check_router_loss_weights(cfg, 'mlp_moe.')
         cfg['type'] = layer_cls
         return cfg
 

@@ -39,9 +39,9 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
 from mmase.models.task_names import check_task_names
-from ..adapters import (LoRAExperts, MoELoRAFFN, MoELoRALinear, check_moe_lora_args,
-                        has_router)
+from ..adapters import LoRAExperts, MoELoRAFFN, MoELoRALinear, check_moe_lora_args
 from ..adapters.lora import LoRAMultiheadAttention
+from ..config_fields import check_router_loss_weights, constant_gates_reason, with_defaults
 from .ffn_discovery import (describe_attention_types, describe_ffn_types, find_attentions,
                             find_ffns, ffn_width)
 from .mmseg_loading import load_mmseg_backbone
@@ -292,37 +292,20 @@ class TaskRoutedBackbone(MultiTaskPassMixin, BaseModule):
 
     # ------------------------------------------------------------------------------------------
     # config parsing
-    @staticmethod
-    def _check_keys(cfg, defaults: dict, field: str) -> dict:
-        if not isinstance(cfg, dict):
-            raise TypeError(f'{field} must be a dict or None, got {type(cfg).__name__}')
-        unknown = sorted(set(cfg) - set(defaults))
-        if unknown:
-            raise ValueError(f'{field}: unknown keys {unknown}; known keys are '
-                             f'{sorted(defaults)}')
-        return {**defaults, **cfg}
-
     def _parse_experts(self, experts: Optional[dict]) -> Optional[dict]:
         if experts is None:
             return None
-        cfg = self._check_keys(experts, EXPERTS_DEFAULTS, 'experts')
+        cfg = with_defaults(experts, EXPERTS_DEFAULTS, 'experts')
         check_moe_lora_args(cfg['num_experts'], cfg['top_k'], cfg['num_shared'], cfg['rank'],
                             cfg['shared_gating'], cfg['alpha'], prefix='experts.',
                             active_experts=cfg['active_experts'])
-        routed = has_router(cfg['num_experts'], cfg['num_shared'], cfg['shared_gating'])
-        for key in ('load_balance_weight', 'mi_loss_weight'):
-            weight = cfg[key]
-            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-                raise ValueError(f'experts.{key}={weight!r} must be a number >= 0')
-            if weight > 0 and not routed:
-                raise ValueError(f'experts.{key}={weight} needs a router, but these experts '
-                                 f'have constant gates')
+        check_router_loss_weights(cfg, 'experts.', constant_gates_reason(cfg))
         return cfg
 
     def _parse_lora(self, lora: Optional[dict]) -> Optional[dict]:
         if lora is None:
             return None
-        cfg = self._check_keys(lora, LORA_DEFAULTS, 'lora')
+        cfg = with_defaults(lora, LORA_DEFAULTS, 'lora')
         check_moe_lora_args(1, 1, 0, cfg['rank'], 'none', cfg['alpha'], prefix='lora.')
         targets = (cfg['targets'], ) if isinstance(cfg['targets'], str) else tuple(cfg['targets'])
         unknown = [t for t in targets if t not in LORA_TARGETS]

@@ -38,6 +38,7 @@ from timm.layers import trunc_normal_
 
 from mmase.models.adapters import FGMoE, check_int_arg
 from mmase.models.backbones.vit_layers import Block
+from mmase.models.config_fields import check_router_loss_weights, with_defaults
 
 #: Keys of the ``mlp_moe`` dict: FGMoE's own (the global expert trains here) and the router
 #: losses' weights (``load_balance_weight``: Switch loss per task; ``mi_loss_weight``:
@@ -161,20 +162,11 @@ class FGMoEDecoder(BaseModule):
         return tuple(sorted(result))
 
     def _parse_mlp_moe(self, mlp_moe: Optional[dict]) -> dict:
-        mlp_moe = {} if mlp_moe is None else mlp_moe
-        if not isinstance(mlp_moe, dict):
-            raise TypeError(f'mlp_moe must be a dict, got {type(mlp_moe).__name__}')
-        unknown = sorted(set(mlp_moe) - set(DECODER_MLP_MOE_DEFAULTS))
-        if unknown:
-            raise ValueError(f'mlp_moe: unknown keys {unknown}; known keys are '
-                             f'{sorted(DECODER_MLP_MOE_DEFAULTS)}')
-        cfg = {**DECODER_MLP_MOE_DEFAULTS, **mlp_moe}
+        cfg = with_defaults({} if mlp_moe is None else mlp_moe, DECODER_MLP_MOE_DEFAULTS,
+                            'mlp_moe')
         FGMoE.check_config(self.hidden_dims, prefix='mlp_moe.',
                            **{k: v for k, v in cfg.items() if k in FGMoE.CONFIG_DEFAULTS})
-        for key in ('load_balance_weight', 'mi_loss_weight'):
-            weight = cfg[key]
-            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-                raise ValueError(f'mlp_moe.{key}={weight!r} must be a number >= 0')
+        check_router_loss_weights(cfg, 'mlp_moe.')
         self.load_balance_weight = float(cfg['load_balance_weight'])
         self.mi_loss_weight = float(cfg['mi_loss_weight'])
         return cfg
