@@ -259,17 +259,21 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
     def _postprocess(self, task: str, logits: Tensor, data_samples: List[SegDataSample]) -> None:
         """Crop padding, undo flips, resize to ``ori_shape`` and turn logits into predictions."""
         spec = self.specs[task]
-        height, width = logits.shape[-2:]
         for i, sample in enumerate(data_samples):
-            meta = sample.metainfo
-            left, right, top, bottom = meta.get('img_padding_size',
-                                                meta.get('padding_size', (0, 0, 0, 0)))
-            out = logits[i:i + 1, :, top:height - bottom, left:width - right]
-            if meta.get('flip', False):
-                out = self._unflip(out, meta.get('flip_direction', 'horizontal'), spec)
-            out = resize(out, size=tuple(meta['ori_shape'][:2]), mode='bilinear',
-                         align_corners=self.align_corners, warning=False)[0]
+            out = self.restore_output(logits[i:i + 1], sample.metainfo, spec)
             sample.set_field(PixelData(data=self._activate(spec, out, task)), spec.pred_field)
+
+    def restore_output(self, out: Tensor, meta: dict, spec) -> Tensor:
+        """``(1, C, h, w)`` output of one image -> ``(C, H, W)`` at its ``ori_shape``: padding
+        cropped, a test-time flip undone (:meth:`_unflip`), bilinear resize (still logits)."""
+        height, width = out.shape[-2:]
+        left, right, top, bottom = meta.get('img_padding_size',
+                                            meta.get('padding_size', (0, 0, 0, 0)))
+        out = out[:, :, top:height - bottom, left:width - right]
+        if meta.get('flip', False):
+            out = self._unflip(out, meta.get('flip_direction', 'horizontal'), spec)
+        return resize(out, size=tuple(meta['ori_shape'][:2]), mode='bilinear',
+                      align_corners=self.align_corners, warning=False)[0]
 
     @staticmethod
     def _unflip(out: Tensor, direction: str, spec) -> Tensor:

@@ -5,7 +5,6 @@ import torch
 import torch.nn.functional as F
 from mmengine.model import BaseTTAModel
 from mmengine.structures import PixelData
-from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from torch import Tensor
 
@@ -48,7 +47,7 @@ class MultiTaskTTAModel(BaseTTAModel):
             with torch.no_grad():
                 logits = segmentor.encode_decode(view['inputs'], metas)
             for task, out in logits.items():
-                maps = [self._to_original(out[i:i + 1], metas[i], specs[task], task)
+                maps = [self._to_original(out[i:i + 1], metas[i], specs[task])
                         for i in range(len(samples))]
                 if task not in sums:
                     sums[task] = maps
@@ -61,22 +60,10 @@ class MultiTaskTTAModel(BaseTTAModel):
                 sample.set_field(PixelData(data=self._finalize(mean, spec, task)), spec.pred_field)
         return first
 
-    def _to_original(self, out: Tensor, meta: dict, spec, task: str) -> Tensor:
-        """(1, C, h, w) head output of one view -> (C, H, W) averageable map at ``ori_shape``."""
-        height, width = out.shape[-2:]
-        left, right, top, bottom = meta.get('img_padding_size', meta.get('padding_size',
-                                                                         (0, 0, 0, 0)))
-        out = out[:, :, top:height - bottom, left:width - right]
-        if meta.get('flip', False):
-            direction = meta.get('flip_direction', 'horizontal')
-            dim, component = (3, 0) if direction == 'horizontal' else (2, 1)  # sign index
-            out = out.flip(dims=(dim, ))
-            sign = spec.flip_sign
-            if sign is not None:  # vector maps (normals): the mirrored axis changes sign
-                out = out.clone()
-                out[:, sign[component]] = -out[:, sign[component]]
-        out = resize(out, size=tuple(meta['ori_shape'][:2]), mode='bilinear',
-                     align_corners=self.module.align_corners, warning=False)[0]
+    def _to_original(self, out: Tensor, meta: dict, spec) -> Tensor:
+        """(1, C, h, w) head output of one view -> (C, H, W) averageable map at ``ori_shape``
+        (cropped, flipped back and resized by the segmentor's own ``restore_output``)."""
+        out = self.module.restore_output(out, meta, spec)
         activation = spec.activation
         if activation == 'argmax':
             return out.sigmoid() if out.shape[0] == 1 else out.softmax(dim=0)
