@@ -30,7 +30,6 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
-from mmseg.registry import MODELS  # noqa: E402
 
 import mmase  # noqa: E402,F401  (registers the modules)
 from mmase.analysis.expert_usage import (collect_routing, find_routed_layers,  # noqa: E402

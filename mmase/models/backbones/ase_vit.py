@@ -28,7 +28,7 @@ sparse LoRA experts plus shared experts gated jointly with them ('adaptive'), th
 task-expert mutual-information loss on the routers.
 """
 import re
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn

@@ -30,7 +30,7 @@ Follows Li et al., 2025 (ASE, arXiv 2510.00570), Sec. 3 for the experts, routers
 embeddings and losses; wrapping Swin / MiT / mmseg's ViT is ours.
 """
 import copy
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
