@@ -22,7 +22,7 @@ from mmseg.registry import DATASETS, MODELS
 from mmseg.structures import SegDataSample
 
 from mmase.engine.checkpoint_check import check_checkpoint, fetch_checkpoint, load_checkpoint_file
-from mmase.engine.strict_loading import check_checkpoint_matches
+from mmase.engine.strict_loading import check_checkpoint_matches, model_state_dict
 from mmase.tasks import get_task_spec
 
 ImageType = Union[str, np.ndarray]
@@ -122,9 +122,7 @@ def init_model(config: Union[str, Path, Config],
         model = MODELS.build(model_cfg)
     if ckpt is not None:
         check_checkpoint_matches(model, ckpt, checkpoint, opt_out='a checkpoint of this config')
-        state_dict = ckpt.get('state_dict', ckpt)
-        state_dict = {k[7:] if k.startswith('module.') else k: v for k, v in state_dict.items()}
-        model.load_state_dict(state_dict, strict=True)
+        model.load_state_dict(model_state_dict(ckpt), strict=True)  # the dict just checked
     model.dataset_meta = dataset_meta_of(cfg, ckpt)
     # mmseg's inference_model reads cfg.test_pipeline: give it the label-free one
     cfg.test_pipeline = predict_pipeline(cfg)

@@ -23,9 +23,9 @@ class CheckpointMismatchError(ValueError):
     """A checkpoint's state dict has missing, unexpected or differently shaped keys."""
 
 
-def _state_dict_of(checkpoint, revise_keys) -> Dict:
+def model_state_dict(checkpoint, revise_keys=((r'^module.', ''), )) -> Dict:
     """The state dict ``_load_checkpoint_to_model`` would load (``state_dict`` unwrapped,
-    ``revise_keys`` applied)."""
+    ``revise_keys`` applied: by default a DDP ``module.`` prefix dropped, as mmengine does)."""
     state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint,
                                                                         dict) else checkpoint
     for pattern, replacement in revise_keys:
@@ -69,8 +69,8 @@ def check_checkpoint_matches(model, checkpoint, filename: str,
         revise_keys: As for ``Runner.load_checkpoint``.
         opt_out (str): The flag the message names for loading anyway.
     """
-    missing, unexpected, shapes = checkpoint_mismatch(model, _state_dict_of(checkpoint,
-                                                                            revise_keys))
+    missing, unexpected, shapes = checkpoint_mismatch(model,
+                                                      model_state_dict(checkpoint, revise_keys))
     problems = [_listing(keys, kind) for keys, kind in (
         (missing, 'missing keys'), (unexpected, 'unexpected keys'), (shapes, 'shape mismatches'))
         if keys]

@@ -13,7 +13,7 @@ from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from .task_addition import (TASK_ADDITION_KEYS, TaskFreezer, check_task_addition,
-                            checkpoint_tasks, load_with_new_tasks, strip_prefix)
+                            checkpoint_tasks, load_with_new_tasks)
 
 
 def _task_function(name: str):
@@ -145,12 +145,14 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         if self.task_addition is None:
             return
         from mmase.engine.checkpoint_check import load_checkpoint_file
+        from mmase.engine.strict_loading import model_state_dict
         cfg = self.task_addition
         path = cfg['checkpoint']
         checkpoint = load_checkpoint_file(path, map_location='cpu')
         old_tasks = checkpoint_tasks(checkpoint, cfg.get('checkpoint_tasks'), path)
         router_init, frozen = check_task_addition(cfg, self.tasks, old_tasks, path)
-        load_with_new_tasks(self, strip_prefix(checkpoint), old_tasks, router_init, path)
+        load_with_new_tasks(self, model_state_dict(checkpoint, ((r'^module\.', ''), )), old_tasks,
+                            router_init, path)
         if frozen:
             self._freezer = TaskFreezer(self, frozen)
             self._freezer.snapshot()

@@ -16,7 +16,6 @@ holds frozen rows is not just masked: the frozen rows are written back after eve
 step (:meth:`TaskFreezer.restore`), and a frozen head is kept in eval mode (its BN statistics
 stay those of the checkpoint).
 """
-import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -192,8 +191,3 @@ class TaskFreezer:
             param, idx = self.rows[key]
             param[idx] = value.to(param.device, param.dtype)
 
-
-def strip_prefix(state: dict) -> Dict[str, torch.Tensor]:
-    """The model tensors of a checkpoint dict (``state_dict`` or the dict itself)."""
-    state = state.get('state_dict', state)
-    return {re.sub(r'^module\.', '', k): v for k, v in state.items()}
