@@ -2,16 +2,15 @@
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import torch.nn.functional as F
 from mmengine.model import ModuleDict
 from mmengine.registry import FUNCTIONS
 from mmengine.structures import PixelData
 from mmseg.models.segmentors.base import BaseSegmentor
-from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
+from . import output_restore
 from .task_addition import (TASK_ADDITION_KEYS, TaskFreezer, check_task_addition,
                             checkpoint_tasks, load_with_new_tasks)
 
@@ -266,38 +265,21 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
             sample.set_field(PixelData(data=self._activate(spec, out, task)), spec.pred_field)
 
     def restore_output(self, out: Tensor, meta: dict, spec) -> Tensor:
-        """``(1, C, h, w)`` output of one image -> ``(C, H, W)`` at its ``ori_shape``: padding
-        cropped, a test-time flip undone (:meth:`_unflip`), bilinear resize (still logits)."""
-        height, width = out.shape[-2:]
-        left, right, top, bottom = meta.get('img_padding_size',
-                                            meta.get('padding_size', (0, 0, 0, 0)))
-        out = out[:, :, top:height - bottom, left:width - right]
-        if meta.get('flip', False):
-            out = self._unflip(out, meta.get('flip_direction', 'horizontal'), spec)
-        return resize(out, size=tuple(meta['ori_shape'][:2]), mode='bilinear',
-                      align_corners=self.align_corners, warning=False)[0]
+        """``(1, C, h, w)`` output of one image -> ``(C, H, W)`` at its ``ori_shape``
+        (:func:`.output_restore.restore_output`: crop, unflip, resize; still logits)."""
+        return output_restore.restore_output(out, meta, spec, self.align_corners)
 
     @staticmethod
     def _unflip(out: Tensor, direction: str, spec) -> Tensor:
-        """Flip a (1, C, H, W) output back; a vector map (``spec.flip_sign``, normals) also
-        changes the sign of its x (or y) channel."""
-        horizontal = direction == 'horizontal'
-        out = out.flip(dims=(3 if horizontal else 2, ))
-        if spec.flip_sign is not None:
-            component = spec.flip_sign[0 if horizontal else 1]
-            out = out.clone()
-            out[:, component] = -out[:, component]
-        return out
+        """:func:`.output_restore.unflip`."""
+        return output_restore.unflip(out, direction, spec)
 
     def _activate(self, spec, out: Tensor, task: str) -> Tensor:
-        """(C, H, W) head output -> the prediction, by the declaration's ``activation``."""
-        if spec.activation == 'argmax':
-            if out.shape[0] == 1:
-                threshold = self.decode_heads[task].threshold
-                return (out.sigmoid() > threshold).long()
-            return out.argmax(dim=0, keepdim=True)
-        if spec.activation == 'sigmoid':
-            return out.sigmoid() if out.shape[0] == 1 else out.softmax(dim=0)[1:2]
-        if spec.activation == 'normalize':
-            return F.normalize(out, p=2, dim=0)
-        return out  # identity: depth in metres, any regressed value
+        """(C, H, W) head output -> the prediction (:func:`.output_restore.activate`)."""
+        return output_restore.activate(spec, out, self._threshold(spec, out, task))
+
+    def _threshold(self, spec, out: Tensor, task: str) -> Optional[float]:
+        """A 1-channel ``argmax`` head's foreground threshold (``head.threshold``), else None."""
+        if spec.activation == 'argmax' and out.shape[0] == 1:
+            return self.decode_heads[task].threshold
+        return None
