@@ -6,8 +6,8 @@ from .normals_meter import NormalsMeter
 from .pixel_error_meter import PixelErrorMeter
 from .saliency_meter import SaliencyMeter
 from .segmentation_meter import SegmentationMeter, class_scores, class_table
-from .task_metrics import (PROTOCOLS, TASK_METERS, TaskMeter, build_task_meter,
-                           task_metric_names)
+from .meter_base import PROTOCOLS, TASK_METERS, TaskMeter
+from .task_metrics import build_task_meter, task_metric_names
 from .thinning import thin_stack
 
 __all__ = [

@@ -3,7 +3,7 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .task_metrics import TASK_METERS, TaskMeter, sum_records
+from .meter_base import TASK_METERS, TaskMeter, sum_records
 
 #: Predictions are clamped to at least this depth (metres), as the public depth meters do, so that
 #: the ratio metrics stay defined.

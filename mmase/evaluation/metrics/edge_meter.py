@@ -5,8 +5,8 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from .edge_matching import EdgeMatcher
-from .saliency_meter import check_binary_labels, check_probabilities
-from .task_metrics import TASK_METERS, TaskMeter, safe_divide, sum_records
+from .meter_base import (TASK_METERS, TaskMeter, check_binary_labels, check_probabilities,
+                         safe_divide, sum_records)
 from .thinning import thin_stack
 
 #: Lower bound of log(p) and log(1 - p) in the edge loss, as

@@ -3,7 +3,7 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .task_metrics import TASK_METERS, TaskMeter, check_protocol, sum_records
+from .meter_base import TASK_METERS, TaskMeter, check_protocol, sum_records
 
 #: Angles (degrees) of the "% of pixels within" metrics of the ASTMT protocol.
 WITHIN_ANGLES = (11.25, 22.5, 30.0)

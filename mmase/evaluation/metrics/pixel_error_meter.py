@@ -3,7 +3,7 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .task_metrics import TASK_METERS, TaskMeter, sum_records
+from .meter_base import TASK_METERS, TaskMeter, sum_records
 
 
 @TASK_METERS.register_module()

@@ -4,7 +4,8 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .task_metrics import TASK_METERS, TaskMeter, check_protocol, safe_divide, sum_records
+from .meter_base import (TASK_METERS, TaskMeter, check_binary_labels,  # noqa: F401
+                         check_probabilities, check_protocol, safe_divide, sum_records)
 
 #: Thresholds of the pooled protocols ('invpt', 'atrc'): 0.05, 0.10, ..., 0.95.
 POOLED_THRESHOLDS = np.round(np.arange(1, 20) * 0.05, 10)
@@ -13,22 +14,6 @@ POOLED_THRESHOLDS = np.round(np.arange(1, 20) * 0.05, 10)
 ASTMT_THRESHOLDS = np.linspace(0.2, 0.9, 15)
 #: Threshold of the pooled two-class IoU ``mIoU_pooled`` (foreground where p exceeds it).
 IOU_THRESHOLD = 0.5
-
-
-def check_probabilities(pred: np.ndarray, name: str = 'prediction') -> None:
-    """Raise a ValueError unless ``pred`` holds finite values in [0, 1]."""
-    if pred.size and not (np.isfinite(pred).all() and pred.min() >= 0 and pred.max() <= 1):
-        raise ValueError(f'{name} must be foreground probabilities in [0, 1] (got values in '
-                         f'[{np.nanmin(pred)}, {np.nanmax(pred)}]); apply the sigmoid before '
-                         f'evaluation')
-
-
-def check_binary_labels(gt: np.ndarray, ignore_index: int) -> None:
-    """Raise a ValueError unless ``gt`` holds only 0, 1 and ``ignore_index``."""
-    bad = (gt != 0) & (gt != 1) & (gt != ignore_index)
-    if bad.any():
-        raise ValueError(f'binary ground truth must hold 0, 1 or {ignore_index}; found '
-                         f'{np.unique(gt[bad]).tolist()[:10]}')
 
 
 def counts_at_thresholds(scores: np.ndarray, positive: np.ndarray, thresholds: np.ndarray,

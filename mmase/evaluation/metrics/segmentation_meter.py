@@ -5,7 +5,7 @@ from typing import Dict, Mapping, Optional, Sequence
 import numpy as np
 from prettytable import PrettyTable
 
-from .task_metrics import TASK_METERS, TaskMeter, safe_divide, sum_records
+from .meter_base import TASK_METERS, TaskMeter, safe_divide, sum_records
 
 
 @TASK_METERS.register_module()

@@ -1,9 +1,4 @@
-"""The per-task meter interface and the table that picks a meter for each task.
-
-A meter turns one sample's prediction and ground truth into a small *record* of counts (a dict of
-numbers and small arrays, never whole maps) and reduces the records of the whole set into metrics.
-Records are plain picklable data, so :class:`~mmase.evaluation.metrics.MultiTaskMetric` can keep one
-per sample in ``self.results`` and mmengine can gather them from several processes.
+"""The table that picks a meter for each task (the meter base is :mod:`.meter_base`).
 
 Evaluation protocols (DESIGN.md, "Evaluation protocols"):
 
@@ -26,28 +21,15 @@ builds it, adding the arguments the meter class lists in ``CONTEXT_ARGS`` (``pro
 ``tolerance`` / ``pos_weight``). A meter class also says which metrics it returns
 (``metric_names(protocol)``).
 """
-from abc import ABCMeta, abstractmethod
-from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
-
-import numpy as np
-
-from mmengine.registry import Registry
+from typing import Optional, Tuple
 
 from mmase.tasks import get_task_spec
-
-#: Per-task meters (classes of :class:`TaskMeter`), named by task declarations.
-TASK_METERS = Registry('task meter', scope='mmase')
-
-#: Names of the evaluation protocols.
-PROTOCOLS = ('invpt', 'astmt', 'atrc')
-
-
-def check_protocol(protocol: str, field: str = 'protocol') -> str:
-    """Return ``protocol`` if it is a known protocol, else raise a ValueError naming ``field``."""
-    if protocol not in PROTOCOLS:
-        raise ValueError(f'{field}={protocol!r} is not a known evaluation protocol; choose from '
-                         f'{PROTOCOLS}')
-    return protocol
+# the meter modules register themselves in TASK_METERS on import
+from . import depth_meter, edge_meter, normals_meter, saliency_meter  # noqa: F401
+from . import pixel_error_meter, segmentation_meter  # noqa: F401
+# the base names, importable from here as before
+from .meter_base import (PROTOCOLS, TASK_METERS, TaskMeter, check_protocol,  # noqa: F401
+                         safe_divide, sum_records)
 
 
 def task_metric_names(task: str, protocol: str) -> Tuple[str, ...]:
@@ -76,59 +58,6 @@ def meter_class(task: str) -> type:
     return cls
 
 
-def sum_records(records: Iterable[Mapping[str, np.ndarray]],
-                keys: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
-    """Sum the arrays of several records key by key.
-
-    Args:
-        records (Iterable[Mapping]): Records with the same keys and shapes.
-        keys (Sequence[str], optional): Keys to sum; defaults to the keys of the first record.
-
-    Returns:
-        Dict[str, np.ndarray]: Key -> element-wise sum (float64 or int64 arrays).
-    """
-    records = list(records)
-    if not records:
-        raise ValueError('sum_records: no records to sum')
-    keys = list(records[0]) if keys is None else list(keys)
-    return {key: np.sum([np.asarray(r[key]) for r in records], axis=0) for key in keys}
-
-
-def safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """Element-wise ``numerator / denominator`` with 0 where the denominator is 0 (float64)."""
-    numerator = np.asarray(numerator, dtype=np.float64)
-    denominator = np.asarray(denominator, dtype=np.float64)
-    out = np.zeros(np.broadcast(numerator, denominator).shape, dtype=np.float64)
-    np.divide(numerator, denominator, out=out, where=denominator != 0)
-    return out
-
-
-class TaskMeter(metaclass=ABCMeta):
-    """Accumulable meter of one dense task: :meth:`process` per sample, :meth:`compute` over the
-    set.
-
-    The output of :meth:`compute` holds the metrics :func:`task_metric_names` lists for the
-    task and protocol (among them the default main metric ``mmase.evaluation.MAIN_METRICS[task]``).
-    """
-
-    @abstractmethod
-    def process(self, pred: np.ndarray, gt: np.ndarray) -> Optional[Dict[str, np.ndarray]]:
-        """Count one sample.
-
-        Args:
-            pred (np.ndarray): The prediction at the ground truth's resolution (shape per subclass).
-            gt (np.ndarray): The ground truth.
-
-        Returns:
-            dict | None: The sample's record, or None when the sample does not count for this task
-            (e.g. no labelled pixel).
-        """
-
-    @abstractmethod
-    def compute(self, records: Sequence[Mapping[str, np.ndarray]]) -> Dict[str, float]:
-        """Reduce the records of the evaluated set to metrics (metric name -> float)."""
-
-
 def build_task_meter(task: str,
                      protocol: str = 'invpt',
                      num_classes: Optional[int] = None,
@@ -148,10 +77,6 @@ def build_task_meter(task: str,
         ``SegmentationMeter`` (human_parts skipping images without parts), ``SaliencyMeter``,
         ``NormalsMeter``, ``EdgeMeter``, ``DepthMeter`` or ``PixelErrorMeter``.
     """
-    # imported here: the meter modules import this one for the base class (and register)
-    from . import depth_meter, edge_meter, normals_meter, saliency_meter  # noqa: F401
-    from . import pixel_error_meter, segmentation_meter  # noqa: F401
-
     check_protocol(protocol)
     spec = get_task_spec(task)
     cls = meter_class(task)
