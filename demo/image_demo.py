@@ -33,6 +33,10 @@ def parse_args(argv=None):
     parser.add_argument('--depth-format', choices=['png', 'npy'], default='png',
                         help='depth map: uint16 PNG in mm, or float32 .npy in metres')
     parser.add_argument('--show', action='store_true', help='show each figure')
+    parser.add_argument('--max-pixels', type=int, default=None,
+                        help='largest image (width x height) accepted, checked from the file '
+                             'header before decoding (default: $MMASE_MAX_IMAGE_PIXELS, else '
+                             '2**28 = 16384 x 16384)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config, key=value (xxx=yyy format)')
     return parser.parse_args(argv)
@@ -48,7 +52,8 @@ def main(argv=None):
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     inferencer = MultiTaskInferencer(model=cfg, weights=args.checkpoint,
-                                     device=args.device, tasks=args.tasks)
+                                     device=args.device, tasks=args.tasks,
+                                     max_pixels=args.max_pixels)
     result = inferencer(args.img, out_dir=args.out_dir, batch_size=args.batch_size,
                         fig_format=args.format, depth_format=args.depth_format, show=args.show)
     print(f'{len(result["predictions"])} image(s): figures in {osp.join(args.out_dir, "vis")}, '

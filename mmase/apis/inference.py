@@ -24,6 +24,7 @@ from mmseg.structures import SegDataSample
 from mmase.engine.checkpoint_check import check_checkpoint, fetch_checkpoint, load_checkpoint_file
 from mmase.engine.strict_loading import check_checkpoint_matches, model_state_dict
 from mmase.tasks import get_task_spec
+from mmase.utils.image_limits import check_image_file, check_pixels, max_image_pixels
 
 ImageType = Union[str, np.ndarray]
 
@@ -144,25 +145,36 @@ def _check_tasks(model, tasks: Optional[Sequence[str]]) -> tuple:
     return tasks
 
 
-def _check_image(img, index: int) -> None:
+def _check_image(img, index: int, max_pixels: Optional[int] = None) -> None:
+    """Shape of an array, existence and header size of a file (before decoding), against the
+    pixel limit of :mod:`mmase.utils.image_limits`."""
     if isinstance(img, np.ndarray):
         if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3)):
             raise ValueError(f'image {index}: an array must be (H, W) or (H, W, 3) BGR, got '
                              f'{img.shape}')
+        check_pixels(img.shape[1], img.shape[0], f'{index} (an array)', max_pixels)
         return
     if not isinstance(img, (str, Path)):
         raise TypeError(f'image {index}: expected a path or an (H, W, 3) array, got {type(img)}')
-    if not osp.isfile(str(img)):
-        raise FileNotFoundError(f'image file {img} not found')
+    check_image_file(str(img), max_pixels)
 
 
-def prepare_data(model, imgs: Sequence[ImageType]) -> dict:
-    """Run the label-free test pipeline on ``imgs`` (paths or BGR arrays) and collate them."""
+def prepare_data(model, imgs: Sequence[ImageType], max_pixels: Optional[int] = None) -> dict:
+    """Run the label-free test pipeline on ``imgs`` (paths or BGR arrays) and collate them.
+
+    Each image is checked against the pixel limit (``max_pixels``, else
+    ``$MMASE_MAX_IMAGE_PIXELS``, else 2**28; files from their header) before it is decoded.
+    """
+    max_image_pixels(max_pixels)  # a bad value fails before any image is read
     pipeline = predict_pipeline(model.cfg)
+    if max_pixels is not None:  # the loader checks the header again, with the same limit
+        for step in pipeline:
+            if step['type'] == 'LoadImageFromFile':
+                step['max_pixels'] = max_pixels
     pipelines = {}
     batch = []
     for index, img in enumerate(imgs):
-        _check_image(img, index)
+        _check_image(img, index, max_pixels)
         is_array = isinstance(img, np.ndarray)
         if is_array not in pipelines:
             steps = copy.deepcopy(pipeline)
@@ -184,7 +196,7 @@ def prepare_data(model, imgs: Sequence[ImageType]) -> dict:
 
 
 def inference_model(model, img: Union[ImageType, Sequence[ImageType]],
-                    tasks: Optional[Sequence[str]] = None
+                    tasks: Optional[Sequence[str]] = None, max_pixels: Optional[int] = None
                     ) -> Union[SegDataSample, List[SegDataSample]]:
     """Predict every task (or ``tasks``) of one image or a batch.
 
@@ -194,6 +206,10 @@ def inference_model(model, img: Union[ImageType, Sequence[ImageType]],
             them (predicted as one batch).
         tasks (Sequence[str], optional): Keep only these tasks' predictions (errors name a task
             the model lacks). Default: all of ``model.tasks``.
+        max_pixels (int, optional): Largest image (width x height) accepted; a file is
+            checked from its header before decoding, and refused naming it and both sizes
+            (:class:`~mmase.utils.image_limits.ImageTooLargeError`). Default None:
+            ``$MMASE_MAX_IMAGE_PIXELS``, else 2**28 (16384 x 16384).
 
     Returns:
         One :class:`SegDataSample` per image (a list for a list input) with ``pred_<field>``
@@ -205,7 +221,7 @@ def inference_model(model, img: Union[ImageType, Sequence[ImageType]],
     imgs = list(img) if is_batch else [img]
     if not imgs:
         raise ValueError('inference_model got an empty list of images')
-    data = prepare_data(model, imgs)
+    data = prepare_data(model, imgs, max_pixels)
     with torch.no_grad():
         results = model.test_step(data)
     for sample in results:

@@ -20,6 +20,7 @@ from mmengine.infer import BaseInferencer
 from mmseg.registry import VISUALIZERS
 
 from mmase.tasks import get_task_spec
+from mmase.utils.image_limits import max_image_pixels
 from mmase.visualization import save_predictions
 from .inference import _check_tasks, init_model, prepare_data
 
@@ -36,6 +37,9 @@ class MultiTaskInferencer(BaseInferencer):
         scope (str): Registry scope. Default ``'mmseg'``.
         tasks (Sequence[str], optional): Tasks to keep (default: all of the model's).
         show_progress (bool): Show a progress bar. Default False (ours).
+        max_pixels (int, optional): Largest input image (width x height), checked from the
+            file header before decoding (:mod:`mmase.utils.image_limits`). Default None:
+            ``$MMASE_MAX_IMAGE_PIXELS``, else 2**28.
 
     Call arguments (``inferencer(inputs, ...)``): ``inputs`` (path, directory, BGR array or a
     list of them), ``batch_size`` (1), ``out_dir`` (''), ``return_datasamples`` (False),
@@ -51,8 +55,9 @@ class MultiTaskInferencer(BaseInferencer):
 
     def __init__(self, model, weights: Optional[str] = None, device: Optional[str] = None,
                  scope: str = 'mmseg', tasks: Optional[Sequence[str]] = None,
-                 show_progress: bool = False):
+                 show_progress: bool = False, max_pixels: Optional[int] = None):
         self._requested_tasks = tasks
+        self.max_pixels = max_image_pixels(max_pixels)
         self._names: List[str] = []
         self._counter = 0
         super().__init__(model=model, weights=weights, device=device, scope=scope,
@@ -90,7 +95,7 @@ class MultiTaskInferencer(BaseInferencer):
     def preprocess(self, inputs: list, batch_size: int = 1, **kwargs):
         self._names = [self._name(item) for item in inputs]
         for start in range(0, len(inputs), batch_size):
-            yield prepare_data(self.model, inputs[start:start + batch_size])
+            yield prepare_data(self.model, inputs[start:start + batch_size], self.max_pixels)
 
     def __call__(self, inputs, return_datasamples: bool = False, batch_size: int = 1,
                  out_dir: str = '', **kwargs) -> dict:

@@ -1,11 +1,15 @@
 """mmase.apis.init_model / inference_model: every task at the original size, without labels."""
 import copy
+import os.path as osp
+import struct
+import sys
+import zlib
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from api_helpers import TINY_MODEL, TOY_CONFIG, tiny_config, toy_image
+from api_helpers import ROOT, TINY_MODEL, TOY_CONFIG, tiny_config, toy_image
 from mmengine.dataset import pseudo_collate
 from mmengine.runner.checkpoint import save_checkpoint
 from mmseg.registry import DATASETS
@@ -114,3 +118,56 @@ def test_checkpoint_of_another_config_names_file_and_keys(tmp_path):
         init_model(tiny_config(), path)
     with pytest.raises(FileNotFoundError, match='absent.pth'):
         init_model(tiny_config(), str(tmp_path / 'absent.pth'))
+
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height RGB pixels, with no pixel data."""
+    def chunk(kind, data):
+        return (struct.pack('>I', len(data)) + kind + data
+                + struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff))
+    ihdr = struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)
+    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr) + chunk(b'IDAT', zlib.compress(b''))
+            + chunk(b'IEND', b''))
+
+
+def test_pixel_limit_before_decoding_at_every_entry_point(model, tiny_model, tmp_path,
+                                                          monkeypatch):
+    """A 30000 x 30000 PNG header (a few hundred bytes, 2.7 GB decoded) is refused from its
+    header, naming the file and both sizes, by inference_model, the inferencer and the demo;
+    the limit is an argument (passed on to the pipeline's loader) or $MMASE_MAX_IMAGE_PIXELS."""
+    from mmase.apis import MultiTaskInferencer
+    from mmase.utils.image_limits import ImageTooLargeError
+    sys.path.insert(0, osp.join(ROOT, 'demo'))
+    import image_demo
+
+    bomb = tmp_path / 'bomb.png'
+    bomb.write_bytes(_png_header(30000, 30000))
+    message = r'bomb\.png is 30000x30000 = 900000000 pixels, more than the limit of 268435456'
+    with pytest.raises(ImageTooLargeError, match=message):
+        inference_model(model, str(bomb))
+    inferencer = MultiTaskInferencer(model=tiny_model.config, weights=tiny_model.checkpoint,
+                                     device='cpu')
+    with pytest.raises(ImageTooLargeError, match=message):
+        inferencer([toy_image(40), str(bomb)])
+    with pytest.raises(ImageTooLargeError, match=message):
+        image_demo.main([str(bomb), TOY_CONFIG, tiny_model.checkpoint, '--out-dir',
+                         str(tmp_path / 'out'), '--device', 'cpu', '--cfg-options',
+                         'model.backbone.arch.num_layers=2', 'model.backbone.out_indices=[0,1]'])
+    path = toy_image(40)
+    height, width = cv2.imread(path).shape[:2]
+    small = f'{width}x{height} = {width * height} pixels, more than the limit of {width * height - 1}'
+    with pytest.raises(ImageTooLargeError, match=small):
+        inference_model(model, path, max_pixels=width * height - 1)
+    with pytest.raises(ImageTooLargeError, match=small):
+        inference_model(model, cv2.imread(path), max_pixels=width * height - 1)
+    monkeypatch.setenv('MMASE_MAX_IMAGE_PIXELS', str(width * height - 1))
+    with pytest.raises(ImageTooLargeError, match=small):
+        inference_model(model, path)
+    # a limit raised by the argument reaches the pipeline's LoadImageFromFile too
+    assert inference_model(model, path, max_pixels=width * height).pred_sem_seg.shape == (
+        height, width)
+    empty = tmp_path / 'empty.jpg'
+    empty.write_bytes(b'')
+    with pytest.raises(ValueError, match=r'empty\.jpg: the file is empty'):
+        inference_model(model, str(empty))

@@ -2,6 +2,7 @@
 truth of every requested task."""
 from typing import Iterator, Optional, Sequence, Tuple
 
+import mmcv
 import mmengine.fileio as fileio
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -9,6 +10,7 @@ from mmcv.transforms import LoadImageFromFile as _MMCVLoadImageFromFile
 from mmseg.registry import TRANSFORMS
 
 from mmase.tasks import TASK_SPECS, check_tasks, get_task_spec
+from mmase.utils.image_limits import ImageTooLargeError, check_image_bytes, max_image_pixels
 from ..annotation_decoders import decode_annotation
 from ..nyud_labels import (NYUD_MT_TASKS, NYUD_PATH_KEYS, decode_depth, decode_nyud_edge,
                            decode_nyud_normals, decode_nyud_semseg)
@@ -46,15 +48,53 @@ class LoadImageFromFile(_MMCVLoadImageFromFile):
     Args:
         ignore_orientation (bool): Ignore EXIF orientation (default True). False is mmcv's
             behaviour.
+        max_pixels (int, optional): Largest image (width x height) decoded; a larger one is
+            refused from its header (:mod:`mmase.utils.image_limits`). Default None:
+            ``$MMASE_MAX_IMAGE_PIXELS``, else 2**28.
         *args, **kwargs: Those of ``mmcv.transforms.LoadImageFromFile`` (``to_float32``,
             ``color_type``, ``imdecode_backend``, ``ignore_empty``, ``backend_args``).
     """
 
-    def __init__(self, *args, ignore_orientation: bool = True, **kwargs) -> None:
+    def __init__(self, *args, ignore_orientation: bool = True, max_pixels: Optional[int] = None,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.ignore_orientation = ignore_orientation
         if ignore_orientation:
             self.color_type = _IGNORE_ORIENTATION.get(self.color_type, self.color_type)
+        self.max_pixels = max_pixels
+        max_image_pixels(max_pixels)  # a bad value fails at build
+
+    def transform(self, results: dict) -> Optional[dict]:
+        """mmcv's loading, the image's header checked against the pixel limit
+        (:mod:`mmase.utils.image_limits`: ``max_pixels``, else ``$MMASE_MAX_IMAGE_PIXELS``, else
+        2**28) before it is decoded; read and decode errors name the file."""
+        filename = results['img_path']
+        try:
+            if self.file_client_args is not None:
+                img_bytes = fileio.FileClient.infer_client(self.file_client_args,
+                                                           filename).get(filename)
+            else:
+                img_bytes = fileio.get(filename, backend_args=self.backend_args)
+            check_image_bytes(img_bytes, str(filename), self.max_pixels)
+            img = mmcv.imfrombytes(img_bytes, flag=self.color_type,
+                                   backend=self.imdecode_backend)
+            if img is None:
+                raise ValueError(f'cannot decode image {filename}')
+        except ImageTooLargeError:
+            raise  # never skipped by ignore_empty: a refused image is not a missing one
+        except Exception as err:
+            if self.ignore_empty:
+                return None
+            if str(filename) in str(err):
+                raise
+            raise ValueError(f'cannot read image {filename}: {type(err).__name__}: '
+                             f'{err}') from err
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
 
 
 @TRANSFORMS.register_module()
