@@ -7,7 +7,7 @@
 # override them: train_dataloader = dict(dataset=dict(tasks=tasks)) (and val/test).
 tasks = ('semseg', 'depth', 'normals', 'edge')
 dataset_type = 'NYUDv2MTDataset'
-data_root = 'data/toy_nyud_mt'
+data_root = '{{$MMASE_TOY_NYUD_MT:data/toy_nyud_mt}}'  # $MMASE_TOY_NYUD_MT or cwd/data
 crop_size = (64, 64)  # (h, w)
 
 train_pipeline = [

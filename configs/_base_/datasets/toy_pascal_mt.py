@@ -6,7 +6,7 @@
 # override them: train_dataloader = dict(dataset=dict(tasks=tasks)) (and val/test).
 tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
 dataset_type = 'PascalContextMTDataset'
-data_root = 'data/toy_pascal_mt'
+data_root = '{{$MMASE_TOY_PASCAL_MT:data/toy_pascal_mt}}'  # $MMASE_TOY_PASCAL_MT or cwd/data
 crop_size = (64, 64)  # (h, w)
 
 train_pipeline = [
