@@ -6,7 +6,8 @@ from .progress_bar_hook import ProgressBarHook
 from .safe_checkpoint_hook import SafeCheckpointHook
 from .save_metrics_hook import SaveMetricsHook
 from .save_predictions_hook import SavePredictionsHook
+from .sync_rank_buffers_hook import SyncRankBuffersHook
 
 __all__ = ['CheckFiniteLossHook', 'ExpertActivationHook', 'MainProcessLoggerHook',
            'PerIterSeedHook', 'ProgressBarHook', 'SafeCheckpointHook', 'SaveMetricsHook',
-           'SavePredictionsHook']
+           'SavePredictionsHook', 'SyncRankBuffersHook']
