@@ -21,7 +21,21 @@ MODULE2PACKAGE.setdefault(SCOPE, 'mmase')
 
 def _child(parent: Registry) -> Registry:
     """The ``mmase`` child of one of mmseg's registries (the existing one on a re-import)."""
-    return parent.children.get(SCOPE) or Registry(parent.name, parent=parent, scope=SCOPE)
+    return parent.children.get(SCOPE) or Registry(parent.name, parent=parent, scope=SCOPE,
+                                                  locations=['mmase'])
+
+
+def register_all_modules(init_default_scope: bool = True) -> None:
+    """Register mmase's modules (importing ``mmase`` does it) and, when asked, make ``mmseg``
+    the default scope (where they are registered), as ``mmseg.utils.register_all_modules``.
+
+    mmengine calls ``mmase.utils.register_all_modules(False)`` before the first look-up in a
+    registry of scope ``mmase`` that names no import location (``TASK_METERS``, ``TASK_KINDS``).
+    """
+    import mmase  # noqa: F401
+    if init_default_scope:
+        from mmengine.registry import init_default_scope as _init_default_scope
+        _init_default_scope('mmseg')
 
 
 RUNNERS = _child(mmseg_registry.RUNNERS)
@@ -46,7 +60,7 @@ VISBACKENDS = _child(mmseg_registry.VISBACKENDS)
 LOG_PROCESSORS = _child(mmseg_registry.LOG_PROCESSORS)
 INFERENCERS = _child(mmseg_registry.INFERENCERS)
 
-__all__ = ['SCOPE', 'RUNNERS', 'RUNNER_CONSTRUCTORS', 'LOOPS', 'HOOKS', 'DATASETS',
+__all__ = ['SCOPE', 'register_all_modules', 'RUNNERS', 'RUNNER_CONSTRUCTORS', 'LOOPS', 'HOOKS', 'DATASETS',
            'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS', 'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS',
            'OPTIMIZERS', 'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS',
            'METRICS', 'EVALUATOR', 'TASK_UTILS', 'VISUALIZERS', 'VISBACKENDS', 'LOG_PROCESSORS',
