@@ -87,7 +87,8 @@ if __name__ == '__main__':
         python_requires='>=3.8',
         install_requires=read_requirements('mminstall') + read_requirements('runtime'),
         extras_require={'tests': read_requirements('tests'),
-                        'tensorboard': read_requirements('tensorboard')},
+                        'tensorboard': read_requirements('tensorboard'),
+                        'seism': read_requirements('seism')},
         license='Apache License 2.0',
         zip_safe=False,
     )

@@ -17,7 +17,7 @@ from prettytable import PrettyTable
 from mmase.tasks import check_tasks, declare_tasks, get_task_spec
 from ..delta_m import (TABLE_TASK_ORDER, metric_lower_is_better, parse_stl_reference,
                        per_task_delta_m, resolve_main_metrics)
-from .edge_meter import EdgeMeter
+from .edge_meter import EdgeMeter, check_edge_matcher
 from .segmentation_meter import class_table
 from .task_metrics import (TaskMeter, build_task_meter, check_protocol, meter_class,
                            task_metric_names)
@@ -102,6 +102,9 @@ class MultiTaskMetric(BaseMetric):
         edge_tolerance (float): Edge matching distance, fraction of the image diagonal (0.0075
             PASCAL, 0.011 NYUD). Default: 0.0075.
         edge_pos_weight (float): Positive weight of the balanced BCE edge loss. Default: 0.95.
+        edge_matcher (str): ``'exact'`` (maximum matching, < 0.1 s per PASCAL image) or
+            ``'seism'`` (pyEdgeEval's ``correspond_pixels``, its numbers, ~20 s per image; needs
+            the ``seism`` extra, checked here). docs/evaluation.md. Default: ``'exact'``.
         edge_eval_ids (str, optional): Path of a text file of image ids, one a line: only those
             images count for the edge tasks (``edge``, or a declared task whose meter is
             ``EdgeMeter``; e.g. SEISM's ``test_new`` list, 2498 of PASCAL-Context's 5105
@@ -134,6 +137,7 @@ class MultiTaskMetric(BaseMetric):
                  num_classes: Optional[Dict[str, int]] = None,
                  edge_tolerance: float = 0.0075,
                  edge_pos_weight: float = 0.95,
+                 edge_matcher: str = 'exact',
                  edge_eval_ids: Optional[str] = None,
                  num_workers: int = 0,
                  collect_device: str = 'cpu',
@@ -150,6 +154,7 @@ class MultiTaskMetric(BaseMetric):
         self.num_classes = self._check_num_classes(num_classes)
         self.edge_tolerance = edge_tolerance
         self.edge_pos_weight = edge_pos_weight
+        self.edge_matcher = check_edge_matcher(edge_matcher, 'MultiTaskMetric.edge_matcher')
         #: the tasks scored by the edge meter (``edge``, or a declared task naming EdgeMeter):
         #: ``edge_eval_ids`` and ``edge_save_dir`` apply to them
         self.edge_tasks = tuple(t for t in self.tasks if issubclass(meter_class(t), EdgeMeter))
@@ -242,7 +247,8 @@ class MultiTaskMetric(BaseMetric):
             self._meters[task] = build_task_meter(
                 task, self.protocol,
                 num_classes=self._class_count(task) if needs_classes else None,
-                edge_tolerance=self.edge_tolerance, edge_pos_weight=self.edge_pos_weight)
+                edge_tolerance=self.edge_tolerance, edge_pos_weight=self.edge_pos_weight,
+                edge_matcher=self.edge_matcher)
         return self._meters[task]
 
     # ----------------------------------------------------------------------------- sample access
