@@ -65,7 +65,7 @@ def _thin_kernel(order, sizes, offsets, clear, first, second, flat, codes, mark,
     padded image; returns the kept pixels of all maps (padded flat indices), map k's at
     ``out_ptr[k]:out_ptr[k + 1]`` (``out_ptr`` is filled).
     """
-    total = flat.size
+    total = flat.size + 1  # (+1: a branch-free append writes one slot past the last)
     cand = np.empty(total, np.int64)
     boundary = np.empty(total, np.int64)
     dels = np.empty(total, np.int64)
@@ -80,16 +80,14 @@ def _thin_kernel(order, sizes, offsets, clear, first, second, flat, codes, mark,
         for i in range(n):
             flat[order[i]] = 1
         num_boundary = 0
-        for i in range(n):
+        for i in range(n):  # (branch-free: the decisions are close to random)
             p = order[i]
             code = 0
             for j in range(8):
-                if flat[p + offsets[j]]:
-                    code |= 1 << j
+                code |= flat[p + offsets[j]] << j
             codes[p] = code
-            if code != 255:  # interior pixels are deleted by neither table
-                boundary[num_boundary] = p
-                num_boundary += 1
+            boundary[num_boundary] = p
+            num_boundary += code != 255  # interior pixels are deleted by neither table
         num_cand = num_boundary
         cand[:num_cand] = boundary[:num_cand]
         num_prev = num_prev2 = 0
@@ -102,24 +100,21 @@ def _thin_kernel(order, sizes, offsets, clear, first, second, flat, codes, mark,
                 num_cand = 0
                 for i in range(num_prev):
                     q = chg_prev[i]
-                    if flat[q] == 1 and mark[q] != stamp:
-                        mark[q] = stamp
-                        cand[num_cand] = q
-                        num_cand += 1
+                    cand[num_cand] = q
+                    num_cand += flat[q] & (mark[q] != stamp)
+                    mark[q] = stamp
                 other = boundary if step == 1 else chg_prev2
                 num_other = num_boundary if step == 1 else num_prev2
                 for i in range(num_other):
                     q = other[i]
-                    if flat[q] == 1 and mark[q] != stamp:
-                        mark[q] = stamp
-                        cand[num_cand] = q
-                        num_cand += 1
+                    cand[num_cand] = q
+                    num_cand += flat[q] & (mark[q] != stamp)
+                    mark[q] = stamp
             num_del = 0
             for i in range(num_cand):  # decided on the map as it is at the sub-iteration start
                 p = cand[i]
-                if table[codes[p]]:
-                    dels[num_del] = p
-                    num_del += 1
+                dels[num_del] = p
+                num_del += table[codes[p]]
             for i in range(num_del):
                 flat[dels[i]] = 0
             stamp += 1
@@ -129,10 +124,9 @@ def _thin_kernel(order, sizes, offsets, clear, first, second, flat, codes, mark,
                 for j in range(8):
                     q = p + offsets[j]
                     codes[q] &= clear[j]
-                    if flat[q] == 1 and mark[q] != stamp:
-                        mark[q] = stamp
-                        chg_new[num_new] = q
-                        num_new += 1
+                    chg_new[num_new] = q
+                    num_new += flat[q] & (mark[q] != stamp)
+                    mark[q] = stamp
             chg_prev2, chg_prev, chg_new = chg_prev, chg_new, chg_prev2
             num_prev2, num_prev = num_prev, num_new
             if step % 2 == 1 and num_del == 0 and deleted_prev == 0:
