@@ -10,7 +10,9 @@ mmengine file backend) ends in :func:`load_checkpoint_file`:
    bomb) are refused (:class:`InvalidCheckpointError`);
 3. it is unpickled with ``torch.load(weights_only=True)``: only tensors, containers and the few
    mmengine types :mod:`mmase.compat` allow-lists; anything else is refused
-   (:class:`UnsafeCheckpointError`), never retried with ``weights_only=False``.
+   (:class:`UnsafeCheckpointError`), never retried with ``weights_only=False``;
+   before that a zip checkpoint's bytes are checked against their stored CRC-32s
+   (:mod:`mmase.engine.checkpoint_bytes`): a damaged file is refused, named.
 
 Importing this module replaces the loaders of mmengine's ``CheckpointLoader`` (local files,
 ``http(s)://``, ``s3://`` / ``petrel://``, ``torchvision://``, ``open-mmlab://``, ``mmcls://``,
@@ -25,6 +27,9 @@ import zipfile
 from typing import Optional
 
 import torch
+
+from .checkpoint_bytes import CheckpointBytesError, verify_zip_crcs
+from .download import download_atomic
 
 #: A zip checkpoint may declare at most this many times its file size as uncompressed data.
 #: ``torch.save`` stores its entries uncompressed (ratio <= 1).
@@ -74,7 +79,9 @@ def fetch_checkpoint(path: str) -> str:
     A local path is returned as is (``~`` expanded). An ``http(s)://`` URL is downloaded, any
     other ``scheme://`` path is read through its mmengine file backend, into
     :func:`checkpoint_cache_dir` as ``<hash of the URL>-<file name>`` (written to a temporary
-    file and renamed, so concurrent processes never read a partial copy); a copy already
+    file and renamed only when complete, so neither a concurrent process nor a later run reads
+    a partial copy; an http(s) download is also checked against ``Content-Length`` and the
+    SHA-256 prefix its file name may carry, :mod:`mmase.engine.download`); a copy already
     there is reused. Nothing is unpickled here.
 
     Raises:
@@ -91,7 +98,7 @@ def fetch_checkpoint(path: str) -> str:
     os.makedirs(osp.dirname(cached), exist_ok=True)
     try:
         if path.startswith(('http://', 'https://')):
-            torch.hub.download_url_to_file(path, cached, progress=False)
+            download_atomic(path, cached)  # complete (Content-Length, hash in the name) or absent
         else:
             from mmengine.fileio import get_file_backend
 
@@ -180,6 +187,11 @@ def load_checkpoint_file(path: str, map_location='cpu', mmap: bool = False,
     name = name or path
     shown = name if name == path else f'{name} (cached as {path})'
     fmt = inspect_checkpoint_file(path, name)
+    if fmt == 'zip':  # torch.load never checks the stored CRC-32s
+        try:
+            verify_zip_crcs(path, shown)
+        except CheckpointBytesError as err:
+            raise InvalidCheckpointError(str(err)) from None
     if fmt == 'zip' and mmap:
         with zipfile.ZipFile(path) as archive:  # mmap needs uncompressed entries
             mmap = all(i.compress_type == zipfile.ZIP_STORED for i in archive.infolist())
