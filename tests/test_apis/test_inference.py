@@ -63,7 +63,7 @@ def test_same_prediction_as_the_labelled_test_pipeline(model):
 
 def test_annotation_transforms_dropped(model):
     types = [t['type'] for t in predict_pipeline(model.cfg)]
-    assert 'LoadMultiTaskAnnotations' not in types and types[0] == 'LoadImageFromFile'
+    assert 'LoadMultiTaskAnnotations' not in types and types[0] == 'LoadMultiTaskImageFromFile'
     assert [t['type'] for t in model.cfg.test_pipeline] == types
 
 
