@@ -258,11 +258,15 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
 
     # ------------------------------------------------------------------ post-processing
     def _postprocess(self, task: str, logits: Tensor, data_samples: List[SegDataSample]) -> None:
-        """Crop padding, undo flips, resize to ``ori_shape`` and turn logits into predictions."""
+        """Crop padding, undo flips, resize to ``ori_shape`` and turn logits into predictions
+        (:func:`.output_restore.restore_prediction`: one pass, no full-size logits)."""
         spec = self.specs[task]
         for i, sample in enumerate(data_samples):
-            out = self.restore_output(logits[i:i + 1], sample.metainfo, spec)
-            sample.set_field(PixelData(data=self._activate(spec, out, task)), spec.pred_field)
+            out = logits[i:i + 1]
+            pred = output_restore.restore_prediction(out, sample.metainfo, spec,
+                                                     self.align_corners,
+                                                     self._threshold(spec, out[0], task))
+            sample.set_field(PixelData(data=pred), spec.pred_field)
 
     def restore_output(self, out: Tensor, meta: dict, spec) -> Tensor:
         """``(1, C, h, w)`` output of one image -> ``(C, H, W)`` at its ``ori_shape``
