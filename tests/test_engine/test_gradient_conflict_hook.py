@@ -1,6 +1,7 @@
 """GradientConflictHook: parameter groups of the shared parameters, per-task gradients and their
 cosines against hand-computed values, the probe leaving the model as it was, errors, and a tiny
 toy training run plotted by tools/analysis/plot_gradient_conflict.py."""
+import importlib.util
 import json
 import math
 import os.path as osp
@@ -16,7 +17,7 @@ from mmase.engine.hooks.gradient_conflict_hook import (pairwise_cosine, shared_p
 from mmase.models.adapters import LoRAExperts, TaskMoE
 
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(__file__)), 'test_tools'))
-from tool_helpers import TINY, run  # noqa: E402
+from tool_helpers import ROOT, TINY, run  # noqa: E402
 
 GC_CONFIG = 'configs/toy/gradient_conflict/gc_ase_vit-tiny_16-3-1-4_300it_toy-pascal-mt-64x64.py'
 
@@ -122,7 +123,7 @@ def test_errors():
         GradientConflictHook().before_train(runner)
 
 
-def test_toy_training_recorded_and_plotted(tmp_path):
+def test_toy_training_recorded_and_plotted(tmp_path, capsys):
     """4 iterations of the toy ASE 16/3/1/4 model (2 blocks), a probe every 2."""
     work_dir = tmp_path / 'work'
     run(['tools/train.py', GC_CONFIG, '--work-dir', str(work_dir), '--cfg-options', *TINY,
@@ -136,13 +137,27 @@ def test_toy_training_recorded_and_plotted(tmp_path):
                                     shared_experts=2 * 2 * 4 * 64)
     pairs = record['iters']['2']['all']
     assert len(pairs) == 10 and all(-1 <= v <= 1 for v in pairs.values())
-    proc = run(['tools/analysis/plot_gradient_conflict.py', str(work_dir), str(work_dir),
-                '--names', 'ASE', 'again', '--out', str(tmp_path / 'gc.png'),
-                '--summary', str(tmp_path / 'gc.json')])
-    assert 'ASE  shared_experts: mean cos' in proc.stdout
+    plot = load_plot_tool()
+    summary = plot.main([str(work_dir), str(work_dir), '--names', 'ASE', 'again', '--out',
+                         str(tmp_path / 'gc.png'), '--summary', str(tmp_path / 'gc.json')])
+    assert 'ASE  shared_experts: mean cos' in capsys.readouterr().out
     assert (tmp_path / 'gc.png').stat().st_size > 5000
     assert set(json.load(open(tmp_path / 'gc.json'))['ASE']) == {
         'lora', 'sparse_experts', 'shared_experts', 'all'}
-    proc = run(['tools/analysis/plot_gradient_conflict.py', str(work_dir), '--groups',
-                'routers'], check=False)
-    assert proc.returncode != 0 and "--groups ['routers']: recorded by no run" in proc.stderr
+    # the last third of 2 records is the last one: the mean of its 10 pairs
+    assert summary['ASE']['all']['mean_last'] == pytest.approx(sum(pairs.values()) / 10)
+    # the same name twice: two seeds of one method, pooled (identical runs: std 0)
+    plot.main([str(work_dir), str(work_dir), '--names', 'ASE', 'ASE', '--out',
+               str(tmp_path / 'pooled.png')])
+    out = capsys.readouterr().out
+    assert '± 0.000 (last third)' in out and '(2 seeds)' in out
+    with pytest.raises(SystemExit, match=r"--groups \['routers'\]: recorded by no run"):
+        plot.main([str(work_dir), '--groups', 'routers'])
+
+
+def load_plot_tool():
+    spec = importlib.util.spec_from_file_location(
+        'plot_gradient_conflict', osp.join(ROOT, 'tools', 'analysis', 'plot_gradient_conflict.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -295,8 +295,8 @@ def seed_groups(rows: Sequence[Row], seeds: int,
 
 def seed_table(groups, reference: Reference, tasks: Sequence[str], digits: int = 2) -> PrettyTable:
     """Per configuration: each task's main metric and Δm as mean ± std over its seeds."""
-    table = PrettyTable(field_names=['configuration (seeds)'] + [_header(t, reference) for t in tasks]
-                        + ['Δm (%)'])
+    table = PrettyTable(field_names=['configuration (seeds)']
+                        + [_header(t, reference) for t in tasks] + ['Δm (%)'])
     table.align['configuration (seeds)'] = 'l'
     for name, rows in groups:
         cells = []

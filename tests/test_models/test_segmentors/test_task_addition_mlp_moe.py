@@ -11,8 +11,8 @@ from mmase.models.segmentors.task_addition import per_task_tensors
 C = 32
 HEAD = dict(in_channels=[C], in_index=[0], channels=8, num_convs=1, concat_input=False,
             input_transform='resize_concat', norm_cfg=None, dropout_ratio=0.0)
-HEADS = dict(semseg=dict(type='FCNHead', num_classes=5, **HEAD), sal=dict(type='BinaryHead', **HEAD),
-             edge=dict(type='BinaryHead', **HEAD))
+HEADS = dict(semseg=dict(type='FCNHead', num_classes=5, **HEAD),
+             sal=dict(type='BinaryHead', **HEAD), edge=dict(type='BinaryHead', **HEAD))
 MLP_MOE = {
     'task_router': dict(type='TaskMoE', num_experts=3, top_k=1, gating='task_router'),
     'task_embedding': dict(type='TaskMoE', num_experts=3, top_k=1, gating='task_embedding'),
