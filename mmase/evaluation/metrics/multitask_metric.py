@@ -127,6 +127,12 @@ class MultiTaskMetric(BaseMetric):
         custom_tasks (list[dict], optional): Task declarations (``mmase.tasks``) to declare
             before ``tasks`` are checked, e.g. ``[dict(type='DenseTask', name=..., ...)]``; each
             task is scored by the meter its declaration names. Default: None.
+        output_dir (str, optional): Also write each task's prediction as
+            ``<output_dir>/<task>/<id>.png`` (the encoding of ``tools/test.py --out DIR``:
+            :func:`mmase.visualization.encode_prediction`). mmseg's ``tools/test.py --out DIR``
+            sets it, as for ``IoUMetric``. Default: None.
+        keep_results (bool): Set by mmseg's ``tools/test.py --out`` beside ``output_dir``; the
+            files written there are always kept. Default: True.
     """
 
     def __init__(self,
@@ -144,8 +150,12 @@ class MultiTaskMetric(BaseMetric):
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None,
                  edge_save_dir: Optional[str] = None,
-                 custom_tasks: Optional[Sequence[dict]] = None) -> None:
+                 custom_tasks: Optional[Sequence[dict]] = None,
+                 output_dir: Optional[str] = None,
+                 keep_results: bool = True) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
+        self.output_dir = output_dir
+        self.keep_results = keep_results
         self.custom_tasks = declare_tasks(custom_tasks, 'MultiTaskMetric.custom_tasks')
         self.tasks = check_tasks(tasks, 'MultiTaskMetric.tasks')
         self.protocol = check_protocol(protocol, 'MultiTaskMetric.protocol')
@@ -338,6 +348,8 @@ class MultiTaskMetric(BaseMetric):
             if self.edge_save_dir is not None:
                 for task in self.edge_tasks:
                     self._save_edge(sample, name, task)
+            if self.output_dir is not None:
+                self._save_predictions(sample)
             if self.num_workers == 0:
                 self.results.append(sample_records(meters, inputs, name))
                 continue
@@ -361,6 +373,18 @@ class MultiTaskMetric(BaseMetric):
                            osp.join(folder, self._sample_id(sample) + '.png'))
         except ValueError as error:
             raise task_error(task, name, error) from error
+
+    def _save_predictions(self, sample: Any) -> None:
+        """Write every task's prediction as ``<output_dir>/<task>/<id>.png``."""
+        from mmengine.structures import PixelData
+
+        from mmase.visualization.task_maps import save_predictions
+        element = BaseDataElement()
+        for task in self.tasks:
+            field = get_task_spec(task).pred_field
+            element.set_field(PixelData(data=torch.as_tensor(self._array(sample, field, task))),
+                              field)
+        save_predictions(element, list(self.tasks), self.output_dir, self._sample_id(sample))
 
     def _collect(self, keep: int = 0) -> None:
         """Move finished records into ``self.results`` in sample order until at most ``keep``
