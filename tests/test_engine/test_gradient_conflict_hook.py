@@ -161,3 +161,15 @@ def load_plot_tool():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_resumed_run_keeps_the_earlier_records(tmp_path):
+    model = moe_model()
+    model.tasks = ('semseg', 'sal')
+    old = dict(format='mmase.gradient_conflict/1', iters={'0': {}, '10': {}, '20': {}})
+    (tmp_path / 'gradient_conflict.json').write_text(json.dumps(old))
+    runner = type('R', (), dict(model=model, iter=15, work_dir=str(tmp_path)))()
+    hook = GradientConflictHook(interval=10)
+    hook.before_train(runner)
+    assert sorted(hook._record['iters']) == ['0', '10']  # iteration 20 is trained again
+    assert hook._record['groups'] == dict(lora=4, sparse_experts=8, shared_experts=4, other=6)

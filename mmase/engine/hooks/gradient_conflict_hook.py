@@ -33,6 +33,7 @@ Output: ``<work_dir>/gradient_conflict.json`` (rank 0), read by
 ``tools/analysis/plot_gradient_conflict.py``; the mean cosine over pairs per group is also logged
 as ``grad_cos/<group>``.
 """
+import json
 import math
 import os
 import os.path as osp
@@ -214,6 +215,13 @@ class GradientConflictHook(Hook):
                             groups={g: sum(_numel(p, c) for _, p, c in pieces)
                                     for g, pieces in groups.items()},
                             iters={})
+        path = osp.join(runner.work_dir, self.out_file)
+        if runner.iter > 0 and osp.isfile(path):  # a resumed run keeps what it recorded
+            with open(path) as f:
+                previous = json.load(f)
+            if previous.get('format') == GRADIENT_CONFLICT_FORMAT:
+                self._record['iters'] = {k: v for k, v in previous.get('iters', {}).items()
+                                         if int(k) < runner.iter}
 
     @staticmethod
     def _model(runner) -> nn.Module:
