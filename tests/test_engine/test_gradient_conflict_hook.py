@@ -173,3 +173,20 @@ def test_resumed_run_keeps_the_earlier_records(tmp_path):
     hook.before_train(runner)
     assert sorted(hook._record['iters']) == ['0', '10']  # iteration 20 is trained again
     assert hook._record['groups'] == dict(lora=4, sparse_experts=8, shared_experts=4, other=6)
+
+
+def test_gradients_are_summed_over_ranks_before_the_cosine(monkeypatch):
+    """A second rank whose sal gradient is +2 g_semseg turns the local cos(g, -g) = -1 into
+    cos(g, -g + 2g) = +1: the cosine is that of the global batch's gradients."""
+    from mmase.engine.hooks import gradient_conflict_hook as module
+
+    def all_reduce(stacked, op):
+        assert op == 'sum'
+        stacked[1] += 2 * stacked[0].clone()  # the other rank: (0, 2 g_semseg)
+
+    monkeypatch.setattr(module, 'get_world_size', lambda: 2)
+    monkeypatch.setattr(module, 'all_reduce', all_reduce)
+    torch.manual_seed(0)
+    model = ProbeModel().train()
+    record = GradientConflictHook.measure(model, dict(inputs=torch.randn(4, 2)))
+    assert record['other'] == {'semseg|sal': pytest.approx(1.0)}
