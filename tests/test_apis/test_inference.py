@@ -157,7 +157,8 @@ def test_pixel_limit_before_decoding_at_every_entry_point(model, tiny_model, tmp
                          'model.backbone.arch.num_layers=2', 'model.backbone.out_indices=[0,1]'])
     path = toy_image(40)
     height, width = cv2.imread(path).shape[:2]
-    small = f'{width}x{height} = {width * height} pixels, more than the limit of {width * height - 1}'
+    pixels = width * height
+    small = f'{width}x{height} = {pixels} pixels, more than the limit of {pixels - 1}'
     with pytest.raises(ImageTooLargeError, match=small):
         inference_model(model, path, max_pixels=width * height - 1)
     with pytest.raises(ImageTooLargeError, match=small):

@@ -29,8 +29,8 @@ time.sleep(120)
 
 def test_live_holder_refuses_a_second_run_and_a_dead_one_is_stale(tmp_path):
     work_dir = str(tmp_path / 'work')
-    holder = subprocess.Popen([sys.executable, '-c', HOLDER, work_dir, LOCK_FILE], stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen([sys.executable, '-c', HOLDER, work_dir, LOCK_FILE],
+                              stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == 'held'
         with pytest.raises(WorkDirLockedError,
