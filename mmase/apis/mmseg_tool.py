@@ -49,6 +49,31 @@ def packaged_path(spec: str, folder: str = '') -> str:
     return path
 
 
+def single_head_view() -> None:
+    """Let a multi-task model config answer ``cfg.model.decode_head``, in this process only.
+
+    mmseg's scripts are written for one decode head: ``get_flops.py`` reads
+    ``cfg.model.decode_head.type`` (to refuse MaskFormer heads). A model dict with
+    ``decode_heads`` (task -> head) and no ``decode_head`` answers that attribute read with its
+    first task's head. It is no key (``'decode_head' in cfg.model`` stays False), so the model
+    builds from the same dict; every other read is mmengine's.
+    """
+    from mmengine.config import ConfigDict
+    if getattr(ConfigDict.__getattr__, 'mmase_single_head_view', False):
+        return
+    original = ConfigDict.__getattr__
+
+    def __getattr__(self, name):
+        if name == 'decode_head' and 'decode_head' not in self:
+            heads = self.get('decode_heads')
+            if isinstance(heads, dict) and heads:
+                return next(iter(heads.values()))
+        return original(self, name)
+
+    __getattr__.mmase_single_head_view = True
+    ConfigDict.__getattr__ = __getattr__
+
+
 def main(argv=None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
@@ -59,6 +84,7 @@ def main(argv=None) -> None:
         raise SystemExit(f'mmseg_tool: error: {error}') from None
     if not osp.isfile(script):
         raise SystemExit(f'mmseg_tool: error: script {script} not found')
+    single_head_view()  # this process runs the script only
     sys.argv = [script] + argv[1:]
     sys.path.insert(0, osp.dirname(osp.abspath(script)))
     runpy.run_path(script, run_name='__main__')
