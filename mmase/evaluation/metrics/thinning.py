@@ -66,12 +66,12 @@ def _thin_kernel(order, sizes, offsets, clear, first, second, flat, codes, mark,
     ``out_ptr[k]:out_ptr[k + 1]`` (``out_ptr`` is filled).
     """
     total = flat.size + 1  # (+1: a branch-free append writes one slot past the last)
-    cand = np.empty(total, np.int64)
-    boundary = np.empty(total, np.int64)
-    dels = np.empty(total, np.int64)
-    chg_prev = np.empty(total, np.int64)
-    chg_prev2 = np.empty(total, np.int64)
-    chg_new = np.empty(total, np.int64)
+    cand = np.empty(total, np.int32)
+    boundary = np.empty(total, np.int32)
+    dels = np.empty(total, np.int32)
+    chg_prev = np.empty(total, np.int32)
+    chg_prev2 = np.empty(total, np.int32)
+    chg_new = np.empty(total, np.int32)
     out = np.empty(max(16, int(sizes.max()) if sizes.size else 16), np.int64)
     num_out = 0
     stamp = 0
