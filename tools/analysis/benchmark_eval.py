@@ -63,6 +63,8 @@ def parse_args(argv=None):
                         help='metric processes assumed for the projection (default: 16)')
     parser.add_argument('--edge-matcher', choices=('exact', 'seism'),
                         help='MultiTaskMetric.edge_matcher (default: the config\'s)')
+    parser.add_argument('--save-edge-maps', help='also save the edge task\'s predictions and '
+                        'ground truths as p<i> / g<i> in this .npz (for benchmark_edges.py --maps)')
     parser.add_argument('--work-dir', help='Runner work_dir (default: a temporary folder)')
     parser.add_argument('--out', help='write the figures as JSON to this file')
     return parser.parse_args(argv)
@@ -100,6 +102,14 @@ def timed(function, totals, key):
         finally:
             name = key(*args, **kwargs) if callable(key) else key
             totals[name] += time.perf_counter() - start
+    return wrapper
+
+
+def keep_inputs(function, store):
+    """``function(pred, gt)`` that also appends copies of its inputs to ``store``."""
+    def wrapper(pred, gt):
+        store.append((pred.copy(), gt.copy()))
+        return function(pred, gt)
     return wrapper
 
 
@@ -164,9 +174,12 @@ def main(argv=None):
         timer = StageTimer()
         runner.register_hook(timer, priority='LOWEST')
         metric = runner.test_evaluator.metrics[0]
+        saved = []
         for task in metric.tasks:  # each meter's process, timed
             meter = metric._meter(task)
             meter.process = timed(meter.process, seconds, f'meter/{task}')
+            if args.save_edge_maps and task == 'edge':
+                meter.process = keep_inputs(meter.process, saved)
         metric.process = timed(metric.process, seconds, 'metric')
         restore = output_restore.restore_prediction
         output_restore.restore_prediction = timed(restore, seconds,
@@ -176,6 +189,10 @@ def main(argv=None):
             metrics = runner.test()
         finally:
             output_restore.restore_prediction = restore
+    if args.save_edge_maps:
+        import numpy as np
+        np.savez_compressed(args.save_edge_maps, **{f'p{i}': p for i, (p, _) in enumerate(saved)},
+                            **{f'g{i}': g for i, (_, g) in enumerate(saved)})
     images = timer.images
     stages = {'load': sum(timer.load[1:]) / max(len(timer.load) - 1, 1)}  # first: warm-up
     post = sum(v for k, v in seconds.items() if k.startswith('post/'))
@@ -203,7 +220,8 @@ def main(argv=None):
     print(f'peak RSS {peak_rss_mb:.0f} MiB; compiled loops ready in {compile_seconds:.1f} s '
           f'(once per machine: numba caches them)')
     print(f'PASCAL-Context val ({PASCAL_VAL}): model process '
-          f'{projection["model_process_minutes"]:.1f} min, meters on {args.workers} workers {projection["metric_workers_minutes"]:.1f} min, '
+          f'{projection["model_process_minutes"]:.1f} min, meters on {args.workers} workers '
+          f'{projection["metric_workers_minutes"]:.1f} min, '
           f'wall ~{projection["wall_minutes"]:.1f} min')
     result = dict(config=args.config, checkpoint=args.checkpoint, images=images,
                   seconds_per_image=stages, evaluation_seconds_per_image=evaluation,

@@ -75,7 +75,6 @@ class EdgeMeter(TaskMeter):
     #: Arguments the metric supplies from the task declaration and its own settings.
     CONTEXT_ARGS = ('tolerance', 'pos_weight', 'ignore_index', 'matcher')
 
-
     @classmethod
     def metric_names(cls, protocol: str = 'invpt') -> tuple:
         """Names of the metrics :meth:`compute` returns under ``protocol``."""
