@@ -106,6 +106,7 @@ def plot(records: Dict[str, List[dict]], groups: Sequence[str], out: str) -> Non
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.6), squeeze=False)
     colours = {name: f'C{i % 10}' for i, name in enumerate(records)}  # one colour per method
+    low, high = -0.1, 0.1  # one y range for every panel, 0 always in view
     for ax, group in zip(axes[0], groups):
         for name, runs in records.items():
             s = pooled(runs, group)
@@ -114,10 +115,12 @@ def plot(records: Dict[str, List[dict]], groups: Sequence[str], out: str) -> Non
             label = f'{name} ({len(runs)} seeds)' if len(runs) > 1 else name
             ax.plot(s['iters'], s['mean'], label=label, color=colours[name])
             ax.fill_between(s['iters'], s['min'], s['max'], color=colours[name], alpha=0.12)
+            low, high = min(low, np.nanmin(s['min'])), max(high, np.nanmax(s['max']))
         ax.axhline(0.0, color='k', lw=0.6)
         ax.set_title(group)
         ax.set_xlabel('iteration')
-        ax.set_ylim(-1, 1)
+    for ax in axes[0]:
+        ax.set_ylim(max(-1.0, low - 0.05), min(1.0, high + 0.05))
     axes[0][0].set_ylabel('cos(g_a, g_b), mean over task pairs')
     handles = {h.get_label(): h for ax in axes[0] for h in ax.get_lines()
                if h.get_label()[0] != '_'}
