@@ -1,7 +1,7 @@
 """Importing mmase changes no mmseg / mmcv / mmengine behaviour (docs/faq.md: the registry names
 mmase replaces: none).
 
-Both tests run in a fresh interpreter: mmseg's modules are imported first (after mmase's
+Both read one fresh interpreter's report: mmseg's modules are imported first (after mmase's
 ``mmcv.ops`` fallback alone, without which ``mmseg.models`` does not import on mmcv-lite), the
 state recorded, then ``import mmase``.
 """
@@ -12,6 +12,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 from PIL import Image
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -29,64 +30,67 @@ PRELUDE = textwrap.dedent(f'''
 ''')
 
 
-def _run(code: str) -> str:
+SCRIPT = textwrap.dedent('''
+    import sys
+    import numpy as np
+    from mmcv.transforms import Compose
+    from mmengine import registry as root
+
+    def registries():
+        """Every registry of the tree."""
+        stack = [r for r in vars(root).values() if isinstance(r, root.Registry)]
+        while stack:
+            reg = stack.pop()
+            yield reg
+            stack.extend(reg.children.values())
+
+    path = sys.argv[1]
+    pipeline = [dict(type='LoadImageFromFile')]  # an ordinary mmseg config's first step
+    before_img = Compose(pipeline)(dict(img_path=path))['img']
+    before = {(r.name, r.scope): dict(r.module_dict) for r in registries()}
+    import mmase
+    after_img = Compose(pipeline)(dict(img_path=path))['img']
+    print('shapes', before_img.shape, after_img.shape, 'equal',
+          np.array_equal(before_img, after_img))
+    ours = Compose([dict(type='LoadMultiTaskImageFromFile')])(dict(img_path=path))
+    print('mmase loader', ours['img'].shape)
+    changed, shadowing = [], []
+    for reg in registries():
+        old = before.get((reg.name, reg.scope), {})
+        changed += [f'{reg.scope}.{reg.name}.{k}' for k, v in old.items()
+                    if reg.module_dict.get(k) is not v]
+        for key in set(reg.module_dict) - set(old):
+            parent = reg.parent
+            while parent is not None:
+                if key in before.get((parent.name, parent.scope), {}):
+                    shadowing.append(f'{reg.scope}.{reg.name}.{key}')
+                parent = parent.parent
+    added = set(root.MODELS.children['mmseg'].module_dict) - set(before[('model', 'mmseg')])
+    print('changed', sorted(changed), 'shadowing', sorted(shadowing), 'models added',
+          len(added))
+''')
+
+
+@pytest.fixture(scope='module')
+def report(tmp_path_factory) -> str:
+    """The script's output on a JPEG of 40x80 pixels tagged "rotate 90 degrees clockwise"."""
+    pixels = np.random.default_rng(0).integers(0, 255, (40, 80, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # EXIF Orientation: rotate 90 degrees clockwise to display
+    path = tmp_path_factory.mktemp('exif') / 'tagged.jpg'
+    Image.fromarray(pixels).save(path, quality=95, exif=exif.tobytes())
     env = dict(os.environ, PYTHONWARNINGS='ignore')
-    proc = subprocess.run([sys.executable, '-c', PRELUDE + textwrap.dedent(code)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, '-c', PRELUDE + SCRIPT, str(path)], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return proc.stdout
 
 
-def test_an_mmseg_pipeline_loads_an_exif_rotated_jpeg_as_without_mmase(tmp_path):
-    pixels = np.random.default_rng(0).integers(0, 255, (40, 80, 3), dtype=np.uint8)
-    exif = Image.Exif()
-    exif[0x0112] = 6  # EXIF Orientation: rotate 90 degrees clockwise to display
-    path = tmp_path / 'tagged.jpg'
-    Image.fromarray(pixels).save(path, quality=95, exif=exif.tobytes())
-    out = _run(f'''
-        import numpy as np
-        from mmcv.transforms import Compose
-        pipeline = [dict(type='LoadImageFromFile')]  # an ordinary mmseg config's first step
-        before = Compose(pipeline)(dict(img_path={str(path)!r}))['img']
-        import mmase
-        after = Compose(pipeline)(dict(img_path={str(path)!r}))['img']
-        print('shapes', before.shape, after.shape, 'equal', np.array_equal(before, after))
-        ours = Compose([dict(type='LoadMultiTaskImageFromFile')])(dict(img_path={str(path)!r}))
-        print('mmase loader', ours['img'].shape)
-    ''')
-    assert 'shapes (80, 40, 3) (80, 40, 3) equal True' in out, out  # mmcv applies the tag
-    assert 'mmase loader (40, 80, 3)' in out, out  # as stored, as the label maps are
+def test_an_mmseg_pipeline_loads_an_exif_rotated_jpeg_as_without_mmase(report):
+    assert 'shapes (80, 40, 3) (80, 40, 3) equal True' in report, report  # mmcv applies it
+    assert 'mmase loader (40, 80, 3)' in report, report  # as stored, as the label maps are
 
 
-def test_no_registry_name_is_replaced_or_shadowed():
-    out = _run('''
-        from mmengine.registry import MODELS
-
-        def registries():
-            """Every registry of the tree, by (name, scope)."""
-            from mmengine import registry as root
-            stack = [r for r in vars(root).values() if type(r).__name__ == 'Registry']
-            while stack:
-                reg = stack.pop()
-                yield reg
-                stack.extend(reg.children.values())
-
-        before = {(r.name, r.scope): dict(r.module_dict) for r in registries()}
-        import mmase
-        changed, shadowing = [], []
-        for reg in registries():
-            old = before.get((reg.name, reg.scope), {})
-            changed += [f'{reg.scope}.{reg.name}.{k}' for k, v in old.items()
-                        if reg.module_dict.get(k) is not v]
-            for key in set(reg.module_dict) - set(old):
-                parent = reg.parent
-                while parent is not None:
-                    if key in before.get((parent.name, parent.scope), {}):
-                        shadowing.append(f'{reg.scope}.{reg.name}.{key}')
-                    parent = parent.parent
-        added = len(set(MODELS.children['mmseg'].module_dict)
-                    - set(before[('model', 'mmseg')]))
-        print('changed', sorted(changed), 'shadowing', sorted(shadowing), 'models added', added)
-    ''')
-    assert "changed [] shadowing []" in out, out
-    assert int(out.split('models added ')[1]) > 10, out  # mmase did register its models
+def test_no_registry_name_is_replaced_or_shadowed(report):
+    assert 'changed [] shadowing []' in report, report
+    assert int(report.split('models added ')[1]) > 10, report  # mmase did register its models
