@@ -79,8 +79,6 @@ class LoadMultiTaskImageFromFile(_MMCVLoadImageFromFile):
             check_image_bytes(img_bytes, str(filename), self.max_pixels)
             img = mmcv.imfrombytes(img_bytes, flag=self.color_type,
                                    backend=self.imdecode_backend)
-            if img is None:
-                raise ValueError(f'cannot decode image {filename}')
         except ImageTooLargeError:
             raise  # never skipped by ignore_empty: a refused image is not a missing one
         except Exception as err:
@@ -90,6 +88,8 @@ class LoadMultiTaskImageFromFile(_MMCVLoadImageFromFile):
                 raise
             raise ValueError(f'cannot read image {filename}: {type(err).__name__}: '
                              f'{err}') from err
+        # mmcv's check and message (e.g. a truncated JPEG whose header is intact)
+        assert img is not None, f'failed to load image: {filename}'
         if self.to_float32:
             img = img.astype(np.float32)
         results['img'] = img
