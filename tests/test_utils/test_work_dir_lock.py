@@ -61,3 +61,26 @@ def test_clean_exit_releases_the_lock(tmp_path):
     assert acquire_work_dir_lock(work_dir) is None
     assert time.time() - start < 1
     release_work_dir_lock(work_dir)
+
+
+def test_train_tool_refuses_the_work_dir_of_a_live_run(tmp_path):
+    """tools/train.py (--resume beside a live run) stops before building anything, naming the
+    holder."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    config = os.path.join(root, 'configs', 'toy',
+                          'ase_vit-tiny_16-3-1-4_300it_toy-pascal-mt-64x64.py')
+    work_dir = str(tmp_path / 'work')
+    holder = subprocess.Popen([sys.executable, '-c', HOLDER, work_dir, LOCK_FILE],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'held'
+        second = subprocess.run([sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
+                                 '--resume'], cwd=root, capture_output=True, text=True,
+                                timeout=300, env=dict(os.environ, PYTHONWARNINGS='ignore'))
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert second.returncode != 0
+    assert f'WorkDirLockedError: work dir {work_dir} is in use by another training run: pid ' \
+           f'{holder.pid} on host {socket.gethostname()}' in second.stderr, second.stderr[-2000:]
+    assert os.listdir(work_dir) == [LOCK_NAME]  # no log folder, no checkpoint: nothing built
