@@ -38,7 +38,7 @@ import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
 
 import torch  # noqa: E402
-from mmengine.config import Config  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.hooks import Hook  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
@@ -65,6 +65,8 @@ def parse_args(argv=None):
                         help='MultiTaskMetric.edge_matcher (default: the config\'s)')
     parser.add_argument('--save-edge-maps', help='also save the edge task\'s predictions and '
                         'ground truths as p<i> / g<i> in this .npz (for benchmark_edges.py --maps)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config keys, as tools/test.py')
     parser.add_argument('--work-dir', help='Runner work_dir (default: a temporary folder)')
     parser.add_argument('--out', help='write the figures as JSON to this file')
     return parser.parse_args(argv)
@@ -143,6 +145,7 @@ def make_data(args, folder):
 
 def build_runner(args, data_root, work_dir):
     cfg = Config.fromfile(args.config)
+    cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = work_dir
     cfg.load_from = args.checkpoint
     cfg.launcher = 'none'
