@@ -49,8 +49,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmase.evaluation import (MAIN_METRICS, TABLE_TASK_ORDER, main_metric_key,  # noqa: E402
                               metric_lower_is_better, parse_stl_reference, per_task_delta_m,
                               resolve_main_metrics)
-from mmase.evaluation.delta_m_seeds import (PairedComparison, paired_comparison,  # noqa: E402
-                                            summarise_seeds)
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # delta_m_seed_tables.py, beside this file
+from delta_m_seed_tables import paired_table, seed_groups, seed_table  # noqa: E402
 
 
 def _is_metric_dict(data) -> bool:
@@ -280,51 +280,6 @@ def write_csv(path: str, rows: Sequence[Row], reference: Reference, tasks: Seque
                             + [row.deltas[t] for t in tasks] + [row.delta_m, row.source])
 
 
-def seed_groups(rows: Sequence[Row], seeds: int,
-                names: Optional[Sequence[str]]) -> List[Tuple[str, List[Row]]]:
-    """Consecutive runs of ``seeds`` each, labelled by ``names`` (default: the first run)."""
-    if seeds < 1 or len(rows) % seeds:
-        raise ValueError(f'--seeds {seeds}: {len(rows)} runs do not form configurations of '
-                         f'{seeds} seeds each (give one configuration\'s runs after the other\'s)')
-    groups = [list(rows[i:i + seeds]) for i in range(0, len(rows), seeds)]
-    if names is not None and len(names) != len(groups):
-        raise ValueError(f'--names: {len(names)} names for {len(groups)} configurations of '
-                         f'{seeds} seeds')
-    return [(names[i] if names else group[0].label, group) for i, group in enumerate(groups)]
-
-
-def seed_table(groups, reference: Reference, tasks: Sequence[str], digits: int = 2) -> PrettyTable:
-    """Per configuration: each task's main metric and Δm as mean ± std over its seeds."""
-    table = PrettyTable(field_names=['configuration (seeds)']
-                        + [_header(t, reference) for t in tasks] + ['Δm (%)'])
-    table.align['configuration (seeds)'] = 'l'
-    for name, rows in groups:
-        cells = []
-        for t in tasks:
-            s = summarise_seeds([r.values[t] for r in rows], f'{name}: {t}')
-            cells.append(f'{s.mean:.{digits}f} ± {s.std:.{digits}f}')
-        s = summarise_seeds([r.delta_m for r in rows], f'{name}: Δm')
-        table.add_row([f'{name} ({len(rows)})'] + cells + [f'{s.mean:+.2f} ± {s.std:.2f}'])
-    return table
-
-
-def paired_table(base, other, tasks: Sequence[str]) -> Tuple[PrettyTable, PairedComparison]:
-    """``other − base`` seed by seed on each task's Δ (%, positive = better) and on Δm."""
-    table = PrettyTable(field_names=['Δ (other − base)', 'mean', 'std', 't', 'p', '95 % CI',
-                                     'seeds for p < 0.05'])
-    comparison = None
-    for key in list(tasks) + ['Δm']:
-        pick = (lambda r: r.delta_m) if key == 'Δm' else (lambda r, k=key: r.deltas[k])
-        comparison = paired_comparison([pick(r) for r in base[1]], [pick(r) for r in other[1]],
-                                       f'{other[0]} vs {base[0]}: {key}')
-        c = comparison
-        table.add_row([key if key == 'Δm' else f'Δ {key}', f'{c.mean_diff:+.2f}',
-                       f'{c.std_diff:.2f}', f'{c.t:+.2f}', f'{c.p:.3f}',
-                       f'[{c.ci95[0]:+.2f}, {c.ci95[1]:+.2f}]',
-                       '>1000' if c.seeds_needed is None else str(c.seeds_needed)])
-    return table, comparison
-
-
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='One table of multi-task runs (main metrics in ASE Table 1 order, Δm against '
@@ -361,7 +316,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Row]:
     print(build_table(rows, reference, tasks, args.digits))
     if args.seeds:
         groups = seed_groups(rows, args.seeds, args.names)
-        print(seed_table(groups, reference, tasks, args.digits))
+        print(seed_table(groups, [_header(t, reference) for t in tasks], tasks, args.digits))
         for other in groups[1:]:
             table, _ = paired_table(groups[0], other, tasks)
             print(f'{other[0]} − {groups[0][0]}, paired by seed (run order):')
