@@ -8,8 +8,9 @@ empty prediction, empty ground truth) and ``--seeds`` seeds, one 500x375 image i
 - the reference: ``pyEdgeEval.common.binary_label.evaluate_boundaries_threshold`` (its MATLAB-style
   thinning + the compiled ``correspond_pixels``), the pipeline SEISM runs;
 
-in one process on one core (OpenMP/OpenCV threads set to 1), both in the same run, so the
-speed-up is a ratio of times measured together. Printed per map: seconds of each, speed-up, odsF of
+in one process on one core (OpenMP/OpenCV/numba threads set to 1), both in the same run, so the
+speed-up is a ratio of times measured together; times are CPU seconds of the process (a busy
+machine's waits for a core are not counted). Printed per map: seconds of each, speed-up, odsF of
 each, the largest difference of matched counts (at the thresholds where both thinnings give the
 same map size) and the number of thresholds where the thinnings differ; then the median seconds per
 image and the estimated edge-evaluation time of PASCAL-Context val (SEISM's ``test_new`` 2,498
@@ -106,9 +107,9 @@ def main(argv=None):
               f'{"ref odsF":>8s} {"dF":>6s} {"max dcount (%)":>15s} {"thin diff":>9s}')
     print(header)
     for kind, seed, pred, gt in edge_maps(args):
-        start = time.perf_counter()
+        start = time.process_time()
         record = meter.process(pred, gt)
-        seconds = time.perf_counter() - start
+        seconds = time.process_time() - start
         ods = float(f_curve(record['matched'], record['predicted'],
                             record['gt_edges']).max() * 100)
         row = dict(kind=kind, seed=seed, seconds=seconds, odsF=ods,
@@ -116,10 +117,10 @@ def main(argv=None):
                    gt_edges=int(record['gt_edges']))
         line = f'{kind + "/" + str(seed):16s} {seconds:8.3f}'
         if reference is not None:
-            start = time.perf_counter()
+            start = time.process_time()
             count_r, sum_r, count_p, sum_p = reference(meter.thresholds, pred, gt.astype(bool),
                                                        max_dist=args.tolerance)
-            ref_seconds = time.perf_counter() - start
+            ref_seconds = time.process_time() - start
             ref_ods = float(f_curve(count_p, sum_p, int(gt.sum())).max() * 100)
             # counts compared where both thinnings give the same number of pixels
             # (pyEdgeEval's thinning stops after a first sub-iteration that deletes
