@@ -294,3 +294,21 @@ def test_task_embedding_is_a_per_task_parameter():
     module = TaskMoE(*mlp_pair(), num_tasks=3, gating='task_embedding')
     assert module.per_task_parameter_names == ('task_embedding', )
     assert TaskMoE(*mlp_pair(), num_tasks=3).per_task_parameter_names == ()
+
+
+@pytest.mark.parametrize('gating,router_flops', [
+    ('task_router', lambda n, m, d, e: 2 * m * d * e),  # a (d -> E) product per token
+    ('task_level', lambda n, m, d, e: 2 * n * 1 * e),  # one (1 -> E) product per sample
+])
+def test_top1_costs_one_mlp_per_token_plus_the_router(gating, router_flops):
+    # FLOPs (2 x MACs, torch's counter) of the layer against the dense MLP on the same tokens
+    from torch.utils.flop_counter import FlopCounterMode
+    n, length, d, hidden, e = 2, 5, 8, 16, 4
+    x = torch.randn(n, length, d)
+    mlp = 2 * n * length * (d * hidden + hidden * d)
+    for top_k in (1, 2):
+        module = TaskMoE(*mlp_pair(d, hidden, d), num_tasks=3, num_experts=e, top_k=top_k,
+                         gating=gating)
+        with FlopCounterMode(display=False) as counter:
+            module(x, torch.tensor([2, 0]))
+        assert counter.get_total_flops() == top_k * mlp + router_flops(n, n * length, d, e)
