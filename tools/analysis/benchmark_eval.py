@@ -14,8 +14,8 @@ on one core. A hook and timers split each test iteration into
 and prints seconds per image for each stage (CPU seconds of the process, which other work on a
 busy machine does not inflate; ``--clock wall`` for wall time), the peak RSS, and the projected
 time of PASCAL-Context val (5,105 images) with the model on one process and the meters on
-``--workers`` processes (``MultiTaskMetric.num_workers``: they overlap the model, so the wall time is the
-larger of the two).
+``--workers`` processes (``MultiTaskMetric.num_workers``: they overlap the model, so the wall
+time is the larger of the two).
 
 Example::
 
