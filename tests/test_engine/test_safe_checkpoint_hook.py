@@ -96,3 +96,20 @@ def test_before_train_removes_temporary_files_of_a_killed_save(tmp_path):
     assert is_stale_temp_file('.iter_2.pth.ab_cd123.tmp')
     SafeCheckpointHook(interval=2, by_epoch=False, backend_args=BACKEND).before_train(runner)
     assert sorted(os.listdir(tmp_path)) == ['notes.tmp']
+
+
+def test_non_finite_state_saves_nothing_and_deletes_nothing(tmp_path):
+    runner = FakeRunner(tmp_path, 'safe_ckpt_finite')
+    hook = SafeCheckpointHook(interval=2, by_epoch=False, max_keep_ckpts=1, backend_args=BACKEND,
+                              save_best='mIoU', rule='greater')
+    hook.before_train(runner)
+    save(hook, runner, 2)
+    runner.model.running_var[0] = float('nan')
+    with pytest.raises(FloatingPointError, match=r'before saving iter_4\.pth: running_var '
+                                                 r'\(1 of 2 values non-finite, e\.g\. nan\)'):
+        save(hook, runner, 4)
+    assert sorted(os.listdir(tmp_path)) == ['iter_2.pth', 'last_checkpoint']
+    assert last_checkpoint(runner) == 'iter_2.pth'
+    assert runner.message_hub.get_info('keep_ckpt_ids') == [2]
+    with pytest.raises(FloatingPointError, match='before saving a best checkpoint'):
+        hook._save_best_checkpoint(runner, {'mIoU': 50.0})

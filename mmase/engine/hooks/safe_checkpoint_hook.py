@@ -34,7 +34,8 @@ class SafeCheckpointHook(CheckpointHook):
     directory by a save that was killed (``.<name>.<random>.tmp``). Arguments: those of
     ``mmengine.hooks.CheckpointHook``.
 
-    Note: ``save_best`` keeps mmengine's order (old best removed before the new best is written).
+    Note: ``save_best`` keeps mmengine's order (old best removed before the new best is written);
+    a non-finite state is refused before it, as for the regular checkpoints.
     """
 
     def before_train(self, runner) -> None:
@@ -49,6 +50,11 @@ class SafeCheckpointHook(CheckpointHook):
                     os.remove(osp.join(directory, name))
                     print_log(f'SafeCheckpointHook: removed {osp.join(directory, name)}, left by '
                               f'an interrupted save', logger='current')
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        if self.save_best:  # mmengine removes the old best file before writing the new one
+            check_finite_state(runner.model, 'saving a best checkpoint')
+        super()._save_best_checkpoint(runner, metrics)
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         check_finite_state(runner.model, f'saving {self.filename_tmpl.format(step)}')
