@@ -73,6 +73,11 @@ class AdaptedBackbone(MultiTaskBackbone):
         return self._injection.mlp_moe_names
 
     @property
+    def task_embedding_tasks(self) -> Tuple[str, ...]:
+        """The tasks that have a task embedding row (in ``tasks`` order)."""
+        return self.adapter_configs.task_embedding.tasks
+
+    @property
     def task_agnostic(self) -> bool:
         """No router and no task embedding: every task gets the same features (one pass)."""
         return (self.task_embed is None and not self.mlp_moe_names
