@@ -1,8 +1,8 @@
 """Layout of mmseg's BEiT and MAE: a family added by one layout (the whole of it is below).
 
 ``layers.i`` are the blocks (one stage); each has ``attn.qkv`` / ``attn.proj`` linears and an
-mmcv ``FFN`` (``ffn.layers``, linears ``layers.0.0`` / ``layers.1``), inherited from
-:class:`~.mmseg_layouts.MMSegLayout`. The class token is concatenated inside ``forward`` (no
+mmcv ``FFN`` (``ffn.layers``, linears ``layers.0.0`` / ``layers.1``: found as in
+:class:`~.mmseg_layouts.MMSegLayout`). The class token is concatenated inside ``forward`` (no
 module outputs the full token sequence), so the task embedding goes in through a forward
 pre-hook on the first block (``token_hook='input'``): ``x_t = x + e_t`` on every token, class
 token included, as on the other families. With ``qv_bias=True`` (BEiT's default) the attention
@@ -27,7 +27,9 @@ class BEiTLayout(MMSegLayout):
         return int(self.backbone.cls_token.shape[-1])
 
     def linear(self, block: str, target: str) -> Optional[LinearSite]:
-        if target == 'qkv' and getattr(self.backbone.get_submodule(f'{block}.attn'), 'q_bias',
-                                       None) is not None:
+        if target not in ('qkv', 'proj'):
+            return super().linear(block, target)  # fc1 / fc2 of the mmcv FFN
+        attn = self.backbone.get_submodule(f'{block}.attn')
+        if target == 'qkv' and getattr(attn, 'q_bias', None) is not None:
             return None  # qkv's weight is used through F.linear, never the module
-        return super().linear(block, target)
+        return LinearSite(f'{block}.attn.{target}', 'linear', target)
