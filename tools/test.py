@@ -7,8 +7,12 @@ import sys
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a clone
-import mmase  # noqa: E402,F401
+try:
+    import mmase  # noqa: F401  (the installed mmase: a clone's copy never shadows it)
+except ImportError:  # an uninstalled clone: its own package
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+    import mmase  # noqa: F401
+from mmase.apis.mmseg_tool import packaged_path  # noqa: E402
 from mmase.engine import check_checkpoint, check_config_checkpoints  # noqa: E402
 from mmase.engine.config_check import check_config, check_output_dirs  # noqa: E402
 from mmase.engine.strict_loading import (check_checkpoint_matches,  # noqa: E402
@@ -18,7 +22,8 @@ from mmase.utils import configure_device, default_collect_dirs, exit_distributed
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Test (and evaluate) a multi-task model')
-    parser.add_argument('config', help='test config file path')
+    parser.add_argument('config', help='test config file path, or mmase::DIR/FILE.py (a config '
+                        'the installed package ships)')
     parser.add_argument('checkpoint', help='checkpoint file, http(s) URL or mmengine backend path')
     parser.add_argument('--work-dir', help='the dir to save the metrics and logs')
     parser.add_argument('--allow-partial-checkpoint', action='store_true', default=False,
@@ -79,7 +84,7 @@ def use_tta(cfg):
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
+    cfg = Config.fromfile(packaged_path(args.config, 'configs'))  # a file or mmase::DIR/X.py
     file_keys = list(cfg.keys())
     cfg.launcher = args.launcher
     if args.cfg_options is not None:

@@ -9,17 +9,23 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner, find_latest_checkpoint
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a clone
-import mmase  # noqa: E402,F401
+try:
+    import mmase  # noqa: F401  (the installed mmase: a clone's copy never shadows it)
+except ImportError:  # an uninstalled clone: its own package
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+    import mmase  # noqa: F401
+from mmase.apis.mmseg_tool import packaged_path  # noqa: E402
 from mmase.engine import check_checkpoint, check_config_checkpoints  # noqa: E402
 from mmase.engine.config_check import check_config, check_output_dirs  # noqa: E402
 from mmase.engine.strict_loading import require_matching_checkpoint  # noqa: E402
 from mmase.utils import configure_device, default_collect_dirs, exit_distributed_rank  # noqa: E402
+from mmase.utils.work_dir_lock import hold_work_dir_lock  # noqa: E402
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Train a multi-task dense prediction model')
-    parser.add_argument('config', help='train config file path')
+    parser.add_argument('config', help='train config file path, or mmase::DIR/FILE.py (a config '
+                        'the installed package ships)')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--resume', action='store_true', default=False,
                         help='resume from the latest checkpoint in the work_dir automatically')
@@ -57,7 +63,7 @@ def add_tensorboard(cfg) -> None:
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
+    cfg = Config.fromfile(packaged_path(args.config, 'configs'))  # a file or mmase::DIR/X.py
     file_keys = list(cfg.keys())
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -87,6 +93,7 @@ def main():
         check_checkpoint(checkpoint)  # missing, damaged or crafted: refused before any build
     check_config_checkpoints(cfg)  # model.backbone.pretrained, init_cfg Pretrained
     check_output_dirs(cfg, training=True)
+    hold_work_dir_lock(cfg.work_dir)  # refused while a live run (pid, host named) holds it
     if args.launcher != 'none':
         default_collect_dirs(cfg)
     configure_device(cfg, args.launcher)

@@ -31,6 +31,8 @@ ImageType = Union[str, np.ndarray]
 #: Transforms that read labels; dropped from the test pipeline to predict.
 ANNOTATION_TRANSFORMS = ('LoadMultiTaskAnnotations', 'LoadAnnotations', 'LoadDepthAnnotation',
                          'IgnoreEmptyHumanParts')
+#: Pipeline steps that read an image file (mmase's, EXIF orientation ignored, and mmcv's).
+IMAGE_LOADERS = ('LoadMultiTaskImageFromFile', 'LoadImageFromFile')
 
 
 def _load_config(config) -> Config:
@@ -64,8 +66,9 @@ def predict_pipeline(cfg: Config) -> List[dict]:
                          'test_pipeline) to prepare images with')
     pipeline = [copy.deepcopy(dict(t)) for t in pipeline
                 if dict(t).get('type') not in ANNOTATION_TRANSFORMS]
-    if not any(t.get('type') == 'LoadImageFromFile' for t in pipeline):
-        raise ValueError('the test pipeline has no LoadImageFromFile to read images with')
+    if not any(t.get('type') in IMAGE_LOADERS for t in pipeline):
+        raise ValueError(f'the test pipeline has no image loader ({" or ".join(IMAGE_LOADERS)}) '
+                         f'to read images with')
     return pipeline
 
 
@@ -169,7 +172,7 @@ def prepare_data(model, imgs: Sequence[ImageType], max_pixels: Optional[int] = N
     pipeline = predict_pipeline(model.cfg)
     if max_pixels is not None:  # the loader checks the header again, with the same limit
         for step in pipeline:
-            if step['type'] == 'LoadImageFromFile':
+            if step['type'] == 'LoadMultiTaskImageFromFile':
                 step['max_pixels'] = max_pixels
     pipelines = {}
     batch = []
@@ -180,8 +183,10 @@ def prepare_data(model, imgs: Sequence[ImageType], max_pixels: Optional[int] = N
             steps = copy.deepcopy(pipeline)
             if is_array:
                 for step in steps:
-                    if step['type'] == 'LoadImageFromFile':
+                    if step['type'] in IMAGE_LOADERS:  # an array has no file, no EXIF
                         step['type'] = 'LoadImageFromNDArray'
+                        step.pop('max_pixels', None)
+                        step.pop('ignore_orientation', None)
             pipelines[is_array] = Compose(steps)
         results = dict(img=img) if is_array else dict(img_path=str(img))
         if not is_array:

@@ -10,12 +10,12 @@ mmengine file backend) ends in :func:`load_checkpoint_file`:
    bomb) are refused (:class:`InvalidCheckpointError`);
 3. it is unpickled with ``torch.load(weights_only=True)``: only tensors, containers and the few
    mmengine types :mod:`mmase.compat` allow-lists; anything else is refused
-   (:class:`UnsafeCheckpointError`), never retried with ``weights_only=False``.
+   (:class:`UnsafeCheckpointError`), never retried with ``weights_only=False``;
+   before that a zip checkpoint's bytes are checked against their stored CRC-32s
+   (:mod:`mmase.engine.checkpoint_bytes`): a damaged file is refused, named.
 
-Importing this module replaces the loaders of mmengine's ``CheckpointLoader`` (local files,
-``http(s)://``, ``s3://`` / ``petrel://``, ``torchvision://``, ``open-mmlab://``, ``mmcls://``,
-``pavi://``) by ones that go through :func:`load_checkpoint_file`; mmengine's own http loader
-uses ``torch.hub.load_state_dict_from_url``, which unpickles with ``weights_only=False``.
+Importing ``mmase.engine`` replaces the loaders of mmengine's ``CheckpointLoader`` by ones that
+go through :func:`load_checkpoint_file` (:mod:`mmase.engine.checkpoint_loaders`).
 """
 import hashlib
 import os
@@ -25,6 +25,9 @@ import zipfile
 from typing import Optional
 
 import torch
+
+from .checkpoint_bytes import CheckpointBytesError, verify_zip_crcs
+from .download import download_atomic
 
 #: A zip checkpoint may declare at most this many times its file size as uncompressed data.
 #: ``torch.save`` stores its entries uncompressed (ratio <= 1).
@@ -74,7 +77,9 @@ def fetch_checkpoint(path: str) -> str:
     A local path is returned as is (``~`` expanded). An ``http(s)://`` URL is downloaded, any
     other ``scheme://`` path is read through its mmengine file backend, into
     :func:`checkpoint_cache_dir` as ``<hash of the URL>-<file name>`` (written to a temporary
-    file and renamed, so concurrent processes never read a partial copy); a copy already
+    file and renamed only when complete, so neither a concurrent process nor a later run reads
+    a partial copy; an http(s) download is also checked against ``Content-Length`` and the
+    SHA-256 prefix its file name may carry, :mod:`mmase.engine.download`); a copy already
     there is reused. Nothing is unpickled here.
 
     Raises:
@@ -91,7 +96,7 @@ def fetch_checkpoint(path: str) -> str:
     os.makedirs(osp.dirname(cached), exist_ok=True)
     try:
         if path.startswith(('http://', 'https://')):
-            torch.hub.download_url_to_file(path, cached, progress=False)
+            download_atomic(path, cached)  # complete (Content-Length, hash in the name) or absent
         else:
             from mmengine.fileio import get_file_backend
 
@@ -180,6 +185,11 @@ def load_checkpoint_file(path: str, map_location='cpu', mmap: bool = False,
     name = name or path
     shown = name if name == path else f'{name} (cached as {path})'
     fmt = inspect_checkpoint_file(path, name)
+    if fmt == 'zip':  # torch.load never checks the stored CRC-32s
+        try:
+            verify_zip_crcs(path, shown)
+        except CheckpointBytesError as err:
+            raise InvalidCheckpointError(str(err)) from None
     if fmt == 'zip' and mmap:
         with zipfile.ZipFile(path) as archive:  # mmap needs uncompressed entries
             mmap = all(i.compress_type == zipfile.ZIP_STORED for i in archive.infolist())
@@ -258,110 +268,3 @@ def check_config_checkpoints(cfg) -> None:
             check_checkpoint(path)
         except (InvalidCheckpointError, UnsafeCheckpointError, FileNotFoundError) as err:
             raise type(err)(f'{field}: {err}') from None
-
-
-# ---------------------------------------------------------------------------------------------
-# mmengine CheckpointLoader schemes, all through load_checkpoint_file.
-
-
-def _load_remote(filename: str, map_location=None):
-    """Fetch ``filename`` into the cache (local rank 0 first in a distributed run) and load
-    it."""
-    from mmengine.dist import barrier, get_dist_info
-    rank, world_size = get_dist_info()
-    if rank == 0:
-        local = fetch_checkpoint(filename)
-    if world_size > 1:
-        barrier()
-        if rank > 0:
-            local = fetch_checkpoint(filename)
-    return load_checkpoint_file(local, map_location, name=filename)
-
-
-def load_from_local(filename, map_location=None):
-    """mmengine scheme ``''``: a local file, loaded by :func:`load_checkpoint_file`. mmengine
-    falls back to this loader for every prefix it has no loader for, so a ``scheme://`` path
-    here is read through its mmengine file backend (copied into the cache) first."""
-    if is_remote(filename):
-        return _load_remote(filename, map_location)
-    return load_checkpoint_file(osp.expanduser(filename), map_location)
-
-
-def load_from_http(filename, map_location=None, model_dir=None, progress=False):
-    """mmengine schemes ``http://`` / ``https://``: downloaded into the cache, then loaded by
-    :func:`load_checkpoint_file` (mmengine's own loader unpickles with weights_only=False).
-    ``model_dir`` and ``progress`` are accepted for mmengine's signature and ignored."""
-    return _load_remote(filename, map_location)
-
-
-def load_from_backend(filename, map_location=None, backend=None):
-    """mmengine schemes ``s3://`` / ``petrel://`` (any file backend): copied into the cache,
-    then loaded by :func:`load_checkpoint_file`."""
-    return _load_remote(filename, map_location)
-
-
-def load_from_torchvision(filename, map_location=None):
-    """mmengine schemes ``torchvision://`` / ``modelzoo://``: the torchvision URL, loaded as by
-    :func:`load_from_http`."""
-    from mmengine.runner.checkpoint import get_torchvision_models
-    name = filename.split('://', 1)[1]
-    return load_from_http(get_torchvision_models()[name], map_location)
-
-
-def load_from_openmmlab(filename, map_location=None):
-    """mmengine schemes ``open-mmlab://`` / ``openmmlab://``: the model zoo URL (or file under
-    the mmengine home), loaded by :func:`load_checkpoint_file`."""
-    from mmengine.runner.checkpoint import (_get_mmengine_home, get_deprecated_model_names,
-                                            get_external_models)
-    name = filename.split('://', 1)[1]
-    name = get_deprecated_model_names().get(name, name)
-    url = get_external_models()[name]
-    if url.startswith(('http://', 'https://')):
-        return load_from_http(url, map_location)
-    return load_checkpoint_file(osp.join(_get_mmengine_home(), url), map_location,
-                                name=filename)
-
-
-def load_from_mmcls(filename, map_location=None):
-    """mmengine scheme ``mmcls://``: the mmcls model zoo URL, loaded as by
-    :func:`load_from_http`, keys converted as mmengine does."""
-    from mmengine.runner.checkpoint import _process_mmcls_checkpoint, get_mmcls_models
-    checkpoint = load_from_http(get_mmcls_models()[filename[len('mmcls://'):]], map_location)
-    return _process_mmcls_checkpoint(checkpoint)
-
-
-def load_from_pavi(filename, map_location=None):
-    """mmengine scheme ``pavi://``: downloaded by pavi into a temporary folder, then loaded by
-    :func:`load_checkpoint_file`."""
-    from tempfile import TemporaryDirectory
-    try:
-        from pavi import modelcloud
-    except ImportError:
-        raise ImportError('Please install pavi to load checkpoint from modelcloud.')
-    model = modelcloud.get(filename[len('pavi://'):])
-    with TemporaryDirectory() as tmp_dir:
-        local = osp.join(tmp_dir, model.name)
-        model.download(local)
-        return load_checkpoint_file(local, map_location, name=filename)
-
-
-def install_safe_checkpoint_loaders() -> None:
-    """Register the loaders above for every scheme mmengine's ``CheckpointLoader`` knows.
-
-    Also replaces ``mmengine.runner.checkpoint.load_from_http``, which mmengine's other loaders
-    call directly. Idempotent.
-    """
-    import mmengine.runner.checkpoint as mmengine_checkpoint
-    from mmengine.runner.checkpoint import CheckpointLoader
-    schemes = [('', load_from_local), (('http://', 'https://'), load_from_http),
-               ([r'(\S+\:)?s3://', r'(\S+\:)?petrel://'], load_from_backend),
-               (('modelzoo://', 'torchvision://'), load_from_torchvision),
-               (('open-mmlab://', 'openmmlab://'), load_from_openmmlab),
-               ('mmcls://', load_from_mmcls), ('pavi://', load_from_pavi)]
-    for prefixes, loader in schemes:
-        CheckpointLoader.register_scheme(prefixes, loader, force=True)
-    mmengine_checkpoint.load_from_http = load_from_http
-    mmengine_checkpoint.load_from_local = load_from_local
-
-
-install_safe_checkpoint_loaders()

@@ -5,11 +5,13 @@ mmengine ignores top-level keys it does not know (``load_form=...`` trains from 
 hands the keys of a hook dict to the hook's ``__init__``, where ``CheckpointHook`` keeps unknown
 ones for its first save (``default_hooks.checkpoint.intervl`` fails after training).
 """
+import ast
 import difflib
 import inspect
 import os
 import os.path as osp
 import tempfile
+import textwrap
 from typing import Iterable, Optional, Set, Tuple
 
 #: Top-level keys mmengine's ``Runner.from_cfg`` / mmengine's tools / mmseg's tools read,
@@ -111,20 +113,98 @@ def accepted_keys(cls) -> Tuple[Set[str], bool]:
     return keys, False
 
 
-def _check_dict_keys(cfg: dict, registry, where: str, extra: Tuple[str, ...]) -> None:
+def fixed_keys(cls) -> Set[str]:
+    """Keyword arguments ``cls`` passes to a parent's ``__init__`` itself, beside the forwarded
+    ``**kwargs`` (mmseg's ``UPerHead``: ``super().__init__(input_transform='multiple_select',
+    **kwargs)``): a config giving one ends in ``TypeError: multiple values for keyword
+    argument``. Read from the ``__init__`` sources along the ``**kwargs`` chain."""
+    fixed: Set[str] = set()
+    named: Set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get('__init__')
+        if init is None:
+            continue
+        if klass is object:
+            break
+        try:
+            params = list(inspect.signature(init).parameters.values())
+            tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
+        except (TypeError, ValueError, OSError, SyntaxError):
+            break
+        named |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            break
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == '__init__'
+                    and any(k.arg is None for k in node.keywords)):
+                fixed |= {k.arg for k in node.keywords if k.arg and k.arg not in named}
+    return fixed
+
+
+def _key_problems(cfg: dict, registry, extra: Tuple[str, ...]):
+    """``(cls, unknown, clashing, accepted)`` for a ``type`` dict, or None when unchecked."""
     if not isinstance(cfg, dict) or 'type' not in cfg:
-        return
+        return None
     cls = cfg['type'] if inspect.isclass(cfg['type']) else registry.get(cfg['type'])
     if cls is None:
-        return  # the build names an unknown type itself
+        return None  # the build names an unknown type itself
     keys, complete = accepted_keys(cls)
-    if not complete:
+    fixed = fixed_keys(cls)
+    keys = (keys - fixed) | {'type', '_scope_', *extra}
+    unknown = [k for k in cfg if k not in keys and k not in fixed] if complete else []
+    return cls, unknown, [k for k in cfg if k in fixed], keys
+
+
+def _check_dict_keys(cfg: dict, registry, where: str, extra: Tuple[str, ...]) -> None:
+    problems = _key_problems(cfg, registry, extra)
+    if problems is None:
         return
-    keys |= {'type', *extra}
-    for key in cfg:
-        if key not in keys:
-            raise ValueError(f'{where}.{key}: unknown key {key!r} for {cls.__name__}'
-                             f'{_suggest(key, keys)}; it accepts {sorted(keys)}')
+    cls, unknown, clashing, keys = problems
+    for key in clashing:
+        raise ValueError(f'{where}.{key}: {cls.__name__} sets {key!r} itself; remove it')
+    for key in unknown:
+        raise ValueError(f'{where}.{key}: unknown key {key!r} for {cls.__name__}'
+                         f'{_suggest(key, keys)}; it accepts {sorted(keys)}')
+
+
+def check_head_keys(cfg) -> None:
+    """Refuse a decode head whose keys its type does not take, as after swapping a head's
+    ``type`` over a base config's head without ``_delete_=True`` (the old head's keys stay).
+
+    Checks ``model.decode_head``, ``model.auxiliary_head`` and ``model.decode_heads`` (a dict
+    of task -> head, or a list).
+
+    Raises:
+        ValueError: naming the head, its type, every key it does not accept (and those it sets
+            itself), and suggesting ``_delete_=True``.
+    """
+    from mmseg.registry import MODELS
+    model = cfg.get('model') or {}
+    heads = []
+    for field in ('decode_head', 'auxiliary_head', 'decode_heads'):
+        value = model.get(field)
+        if isinstance(value, dict) and 'type' not in value:
+            heads += [(f'model.{field}.{name}', head) for name, head in value.items()]
+        elif isinstance(value, (list, tuple)):
+            heads += [(f'model.{field}.{index}', head) for index, head in enumerate(value)]
+        elif value is not None:
+            heads.append((f'model.{field}', value))
+    for where, head in heads:
+        problems = _key_problems(head, MODELS, ())
+        if problems is None or not (problems[1] or problems[2]):
+            continue
+        cls, unknown, clashing, keys = problems
+        parts = []
+        if unknown:
+            parts.append(f'does not accept {sorted(unknown)}')
+        if clashing:
+            parts.append(f'sets {sorted(clashing)} itself')
+        raise ValueError(
+            f'{where}: {cls.__name__} {" and ".join(parts)}. If these keys come from the '
+            f'base config\'s head (a head swapped by changing only `type`), replace the head '
+            f'whole: write `_delete_=True` in {where} and give every key {cls.__name__} '
+            f'needs; it accepts {sorted(keys - {"_scope_"})}')
 
 
 def check_hook_and_evaluator_keys(cfg) -> None:
@@ -182,9 +262,10 @@ def check_loss_weights(cfg) -> None:
 
 def check_config(cfg, cfg_options: Optional[dict] = None,
                  file_keys: Optional[Iterable[str]] = None) -> None:
-    """All the key checks above: top-level keys, hook and metric keys, loss weights."""
+    """All the key checks above: top-level keys, hook, metric and head keys, loss weights."""
     check_top_level_keys(cfg, cfg_options, file_keys)
     check_hook_and_evaluator_keys(cfg)
+    check_head_keys(cfg)
     check_loss_weights(cfg)
 
 

@@ -97,16 +97,21 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
                 sample.set_metainfo(dict(padding_size=(0, width - w, 0, height - h),
                                          pad_shape=(height, width), batch_input_shape=(height, width)))
                 if training:
-                    self._pad_targets(sample, height, width)
+                    self._pad_targets(sample, height - h, width - w)
         return dict(inputs=batch, data_samples=data_samples)
 
     @staticmethod
-    def _pad_targets(sample, height: int, width: int) -> None:
-        """Pad every ground-truth map of ``sample`` in place with its task's ignore value."""
+    def _pad_targets(sample, pad_h: int, pad_w: int) -> None:
+        """Pad every ground-truth map of ``sample`` in place with its task's ignore value, by its
+        image's padding (``pad_h`` rows at the bottom, ``pad_w`` columns on the right), as mmseg's
+        ``stack_batch`` does: a map of the image's size (any training pipeline) ends at the batch
+        size; one of another size (a test pipeline keeps the ground truth at the original size,
+        which mmseg's benchmark.py batches with ``training=True``) keeps its own frame."""
         spec_of = task_spec_by_gt_field
         for key in list(sample.keys()):
             spec = spec_of(key) if key.startswith('gt_') else None
             if spec is not None:
                 old = getattr(sample, key)
+                height, width = old.data.shape[-2] + pad_h, old.data.shape[-1] + pad_w
                 padded = _pad_bottom_right(old.data, height, width, spec.ignore_value)
                 setattr(sample, key, PixelData(data=padded, metainfo=old.metainfo))

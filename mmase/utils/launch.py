@@ -7,6 +7,7 @@ the gloo process group ourselves (mmengine then skips its own ``init_dist``) and
 multi-process CPU run builds plain BN where the config asks for SyncBN (statistics per process).
 """
 import atexit
+import difflib
 import logging
 import os
 import subprocess
@@ -16,8 +17,54 @@ import torch
 import torch.distributed as dist
 from mmengine.logging import print_log
 
+from .launcher_death import exit_with_launcher
+
 #: Norm layer types that only run on GPUs; CPU processes get plain ``BN`` instead.
 _SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN')
+
+#: The keys mmengine's ``Runner.setup_env`` reads from ``env_cfg`` (and passes on:
+#: ``mp_cfg`` to ``set_multi_processing``, ``dist_cfg`` to ``init_dist`` and
+#: ``torch.distributed.init_process_group``; ``port`` is read by the slurm launcher).
+ENV_CFG_KEYS = dict(
+    env_cfg=('cudnn_benchmark', 'mp_cfg', 'dist_cfg', 'resource_limit'),
+    mp_cfg=('mp_start_method', 'opencv_num_threads'),
+    dist_cfg=('backend', 'init_backend', 'port', 'timeout', 'init_method', 'world_size', 'rank',
+              'store', 'group_name', 'pg_options', 'device_id'))
+
+def check_env_cfg(cfg) -> None:
+    """Refuse keys of ``env_cfg``, ``env_cfg.mp_cfg`` and ``env_cfg.dist_cfg`` that mmengine
+    never reads (mmengine ignores them silently, e.g. ``dist_cfg.prt=29501``).
+
+    Raises:
+        ValueError: naming the field, with the closest known key and the list of known keys.
+    """
+    env_cfg = cfg.get('env_cfg') or {}
+    sections = [('env_cfg', env_cfg)]
+    for name in ('mp_cfg', 'dist_cfg'):
+        if isinstance(env_cfg.get(name), dict):
+            sections.append((name, env_cfg[name]))
+    for name, section in sections:
+        known = ENV_CFG_KEYS[name]
+        for key in section:
+            if key in known:
+                continue
+            close = difflib.get_close_matches(key, known, n=1)
+            field = 'env_cfg' if name == 'env_cfg' else f'env_cfg.{name}'
+            raise ValueError(f'{field}.{key}: unknown key (mmengine would ignore it)'
+                             + (f'; did you mean {close[0]!r}?' if close else '')
+                             + f' Known keys: {", ".join(known)}')
+
+
+def add_buffer_sync(cfg) -> bool:
+    """Add ``SyncRankBuffersHook`` to ``cfg.custom_hooks`` (unless there): in a multi-process
+    run every rank then validates with the buffers that rank 0 saves. Returns True if added."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    if any(dict(h).get('type') in ('SyncRankBuffersHook', 'mmseg.SyncRankBuffersHook')
+           for h in hooks):
+        return False
+    hooks.append(dict(type='SyncRankBuffersHook'))
+    cfg.custom_hooks = hooks
+    return True
 
 
 def _slurm_env_to_torch_env(port=None) -> None:
@@ -51,13 +98,20 @@ def _sync_bn_to_bn(node, path: str, changed: list):
 
 
 def configure_device(cfg, launcher: str) -> bool:
-    """Adapt ``cfg`` (an mmengine Config) to a CPU-only machine; no-op when CUDA is available.
+    """Check ``cfg.env_cfg`` (:func:`check_env_cfg`); in a multi-process run make the ranks
+    exit when their launcher dies (:func:`exit_with_launcher`) and add
+    ``SyncRankBuffersHook`` (:func:`add_buffer_sync`); then adapt ``cfg`` (an mmengine Config)
+    to a CPU-only machine (no-op when CUDA is available).
 
     Sets the gloo backend; for ``pytorch`` / ``slurm`` launchers also a DDP wrapper with
     ``device_ids=None``, SyncBN -> BN in ``cfg.model`` (logged; single-process runs need no change,
     mmengine reverts SyncBN itself) and the gloo process group. Returns True when the run is on
     CPU.
     """
+    check_env_cfg(cfg)
+    if launcher != 'none':
+        exit_with_launcher()
+        add_buffer_sync(cfg)
     if torch.cuda.is_available():
         return False
     env_cfg = cfg.setdefault('env_cfg', {})
@@ -79,7 +133,8 @@ def configure_device(cfg, launcher: str) -> bool:
         print_log(f'configure_device: no SyncBatchNorm on CPU; BN (statistics per process) for '
                   f'{", ".join(changed)}', logger='current', level=logging.WARNING)
     if not dist.is_initialized():
-        kwargs = {k: v for k, v in dist_cfg.items() if k not in ('backend', 'port')}
+        kwargs = {k: v for k, v in dist_cfg.items()
+                  if k not in ('backend', 'port', 'init_backend')}
         if 'timeout' in kwargs:
             from datetime import timedelta
             kwargs['timeout'] = timedelta(seconds=kwargs['timeout'])

@@ -1,7 +1,10 @@
 """``python -m mmase.apis.mmseg_tool`` runs an mmseg-style tool script on an mmase config."""
+import os
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 from api_helpers import ROOT, TOY_CONFIG
 
@@ -29,3 +32,17 @@ def test_runs_an_mmseg_tool_that_imports_mmseg_first(tmp_path):
                               str(tmp_path / 'none.py')], cwd=ROOT, capture_output=True,
                              text=True)
     assert missing.returncode != 0 and 'none.py not found' in missing.stderr
+
+
+def test_packaged_path_resolves_scope_paths(tmp_path):
+    import mmseg
+
+    from mmase.apis.mmseg_tool import packaged_path
+    assert packaged_path('configs/x.py') == 'configs/x.py'  # a plain path, unchanged
+    assert packaged_path('mmseg::tools/test.py') == os.path.join(
+        os.path.dirname(mmseg.__file__), '.mim', 'tools', 'test.py')
+    with pytest.raises(FileNotFoundError, match=r"mmase::toy/none\.py: no file .*"
+                                                r"\.mim/configs/toy/none\.py"):
+        packaged_path('mmase::toy/none.py', 'configs')
+    with pytest.raises(FileNotFoundError, match="no installed package 'nopkg'"):
+        packaged_path('nopkg::tools/x.py')

@@ -21,9 +21,10 @@ def test_pascal_context_mt_config():
     assert cfg.train_dataloader.sampler.type == 'InfiniteSampler'
     assert cfg.val_dataloader.sampler.type == 'DefaultSampler'
     types = [t.type for t in cfg.train_pipeline]
-    assert types == ['LoadImageFromFile', 'LoadMultiTaskAnnotations', 'MultiTaskRandomResize',
-                     'MultiTaskRandomCrop', 'MultiTaskRandomFlip', 'PhotoMetricDistortion',
-                     'MultiTaskPad', 'IgnoreEmptyHumanParts', 'PackMultiTaskInputs']
+    assert types == ['LoadMultiTaskImageFromFile', 'LoadMultiTaskAnnotations',
+                     'MultiTaskRandomResize', 'MultiTaskRandomCrop', 'MultiTaskRandomFlip',
+                     'PhotoMetricDistortion', 'MultiTaskPad', 'IgnoreEmptyHumanParts',
+                     'PackMultiTaskInputs']
     assert cfg.train_pipeline[2].ratio_range == (0.5, 2.0)
     assert cfg.train_pipeline[3].crop_size == (512, 512)
     # test: resize the image, then load the ground truth at its original size

@@ -7,7 +7,8 @@ from mmseg.registry import DATASETS
 import mmase  # noqa: F401
 
 ROOT = 'data/toy_pascal_mt'
-PIPE = [dict(type='LoadImageFromFile'), dict(type='LoadMultiTaskAnnotations')]
+PIPE = [dict(type='LoadMultiTaskImageFromFile'),
+        dict(type='LoadMultiTaskAnnotations')]
 
 
 def build(**kwargs):

@@ -237,7 +237,7 @@ def test_data_infos_detect_the_variant_per_file(tree):
 
 def test_both_variants_decode_to_the_hand_arrays(tree):
     root, arrays = tree
-    ds = build(root, pipeline=[dict(type='LoadImageFromFile'),
+    ds = build(root, pipeline=[dict(type='LoadMultiTaskImageFromFile'),
                                dict(type='LoadMultiTaskAnnotations')])
     for i, img_id in enumerate(('m01', 'p02')):
         a, r = arrays[img_id], ds[i]
@@ -284,7 +284,7 @@ def test_nonfinite_depth_is_counted_and_logged_once_per_build(tree, monkeypatch)
     write(root / 'depth' / 'm01.npy', npy_bytes(depth))
     logged = []
     monkeypatch.setattr(nyud_mt, 'print_log', lambda msg, **kw: logged.append((msg, kw)))
-    ds = build(root, pipeline=[dict(type='LoadImageFromFile'),
+    ds = build(root, pipeline=[dict(type='LoadMultiTaskImageFromFile'),
                                dict(type='LoadMultiTaskAnnotations')])
     assert ds.nonfinite_depth == {str(root / 'depth' / 'm01.npy'): 3}
     (msg, kwargs), = logged
@@ -470,7 +470,7 @@ def check_contract(sample, tasks, size):
 
 def test_train_and_val_pipelines_give_the_contract(toy_nyud):
     train_pipeline = [
-        dict(type='LoadImageFromFile'),
+        dict(type='LoadMultiTaskImageFromFile'),
         dict(type='LoadMultiTaskAnnotations'),
         dict(type='MultiTaskRandomResize', scale=(56, 56), ratio_range=(0.8, 1.2)),
         dict(type='MultiTaskRandomCrop', crop_size=(32, 40)),
@@ -486,7 +486,7 @@ def test_train_and_val_pipelines_give_the_contract(toy_nyud):
         assert sample['inputs'].shape == (3, 32, 40)
         check_contract(sample, TASKS, (32, 40))
     val_pipeline = [
-        dict(type='LoadImageFromFile'),
+        dict(type='LoadMultiTaskImageFromFile'),
         dict(type='MultiTaskResize', scale=(32, 32), keep_ratio=True),
         dict(type='LoadMultiTaskAnnotations'),
         dict(type='PackMultiTaskInputs'),
@@ -509,9 +509,9 @@ def test_nyud_mt_config():
         assert cfg[loader].dataset.data_root == 'data/NYUDv2'
         assert cfg[loader].dataset.ann_file == f'gt_sets/{split}.txt'
     types = [t.type for t in cfg.train_pipeline]
-    assert types == ['LoadImageFromFile', 'LoadMultiTaskAnnotations', 'MultiTaskRandomResize',
-                     'MultiTaskRandomCrop', 'MultiTaskRandomFlip', 'PhotoMetricDistortion',
-                     'MultiTaskPad', 'PackMultiTaskInputs']
+    assert types == ['LoadMultiTaskImageFromFile', 'LoadMultiTaskAnnotations',
+                     'MultiTaskRandomResize', 'MultiTaskRandomCrop', 'MultiTaskRandomFlip',
+                     'PhotoMetricDistortion', 'MultiTaskPad', 'PackMultiTaskInputs']
     assert cfg.train_pipeline[3].crop_size == (448, 576)
     assert [t.type for t in cfg.test_pipeline][1:3] == ['MultiTaskResize',
                                                         'LoadMultiTaskAnnotations']

@@ -62,7 +62,7 @@ def test_voc12_is_looked_up_before_pascal_context(toy_copy):
     from PIL import Image
     h, w = np.asarray(Image.open(voc)).shape
     write(ctx, png_bytes(np.full((h, w), 9, np.uint8), 'L'))
-    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadMultiTaskAnnotations')]
+    pipeline = [dict(type='LoadMultiTaskImageFromFile'), dict(type='LoadMultiTaskAnnotations')]
     ds = build(toy_copy, tasks=('semseg', ), pipeline=pipeline)
     assert ds.get_data_info(0)['seg_map_path'] == str(voc)
     assert ds.get_data_info(1)['seg_map_path'] == str(
@@ -130,7 +130,7 @@ def _check_contract(sample, tasks, size=None):
 def test_train_and_val_pipelines_give_the_contract(toy_root):
     tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
     train_pipeline = [
-        dict(type='LoadImageFromFile'),
+        dict(type='LoadMultiTaskImageFromFile'),
         dict(type='LoadMultiTaskAnnotations'),
         dict(type='MultiTaskRandomResize', scale=(64, 64), ratio_range=(0.5, 1.5)),
         dict(type='MultiTaskRandomCrop', crop_size=(32, 48), cat_max_ratio=0.75),
@@ -148,7 +148,7 @@ def test_train_and_val_pipelines_give_the_contract(toy_root):
         assert sample['data_samples'].pad_shape == (32, 48)
 
     val_pipeline = [
-        dict(type='LoadImageFromFile'),
+        dict(type='LoadMultiTaskImageFromFile'),
         dict(type='MultiTaskResize', scale=(32, 32), keep_ratio=True),
         dict(type='LoadMultiTaskAnnotations'),
         dict(type='PackMultiTaskInputs'),

@@ -21,7 +21,8 @@ class FakeRunner(SimpleNamespace):
 
     def __init__(self, work_dir, name):
         super().__init__(work_dir=str(work_dir), logger=MMLogger.get_instance(name),
-                         message_hub=MessageHub.get_instance(name), kill_at=None)
+                         message_hub=MessageHub.get_instance(name), kill_at=None,
+                         model=torch.nn.BatchNorm1d(2))
 
     def save_checkpoint(self, out_dir, filename, file_client_args=None, save_optimizer=True,
                         save_param_scheduler=True, meta=None, by_epoch=True, backend_args=None):

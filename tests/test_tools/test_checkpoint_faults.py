@@ -3,7 +3,9 @@ and not matching the model. All cases run one after the other in one Python proc
 
 - A crafted checkpoint given by URL is refused like a local one (mmengine's own http loader
   unpickles with weights_only=False: the pickle ran ``touch`` and the run exited 0).
-- Empty / random files are refused naming the file and what is wrong.
+- Empty / random files are refused naming the file and what is wrong; so is a checkpoint with
+  one flipped byte in its tensor data (CRC-32 mismatch; torch.load reads it silently and the
+  run exited 0 with other metrics).
 - A checkpoint whose keys or shapes do not match the model is an error at test and resume time
   (mmengine only warns and evaluates random layers), unless ``--allow-partial-checkpoint``.
 """
@@ -13,7 +15,9 @@ import json
 import os
 import re
 import shutil
+import struct
 import threading
+import zipfile
 
 import numpy as np
 import pytest
@@ -32,6 +36,20 @@ class _Evil:
 
     def __reduce__(self):
         return (os.system, (f'touch {self.marker}', ))
+
+
+def _flip_a_tensor_byte(path):
+    """Flip one bit in the middle of the largest tensor's bytes (bit rot)."""
+    with zipfile.ZipFile(path) as archive:
+        info = max((i for i in archive.infolist() if '/data/' in i.filename),
+                   key=lambda i: i.file_size)
+    with open(path, 'r+b') as f:
+        f.seek(info.header_offset + 26)
+        name_length, extra_length = struct.unpack('<HH', f.read(4))
+        f.seek(info.header_offset + 30 + name_length + extra_length + info.file_size // 2)
+        byte = f.read(1)[0]
+        f.seek(-1, 1)
+        f.write(bytes([byte ^ 0x01]))
 
 
 @pytest.fixture(scope='module')
@@ -57,6 +75,8 @@ def results(served, toy_run, tmp_path_factory):
     shutil.copy(toy_run.checkpoint, root / 'good.pth')
     (tmp / 'empty.pth').write_bytes(b'')
     (tmp / 'noise.pth').write_bytes(np.random.default_rng(0).bytes(5000))
+    shutil.copy(toy_run.checkpoint, tmp / 'rotten.pth')
+    _flip_a_tensor_byte(tmp / 'rotten.pth')
     split = write_split(tmp / 'test5.txt', toy_ids('val')[:5])
     small = TINY + [f'test_dataloader.dataset.ann_file={split}']
     work = tmp / 'work'
@@ -78,6 +98,7 @@ def results(served, toy_run, tmp_path_factory):
             f'model.backbone.pretrained={root / "evil.pth"}']),
         test_empty=test('test_empty', tmp / 'empty.pth'),
         test_noise=test('test_noise', tmp / 'noise.pth'),
+        test_rotten=test('test_rotten', tmp / 'rotten.pth'),
         test_mismatch=test('test_mismatch', toy_run.checkpoint, options=DEEPER),
         resume_mismatch=('tools/train.py', [TOY_CONFIG, '--work-dir', str(resume_dir),
                                             '--resume', '--cfg-options'] + TINY + DEEPER),
@@ -122,6 +143,8 @@ def test_url_checkpoint_evaluates_as_the_file(results, toy_run):
 @pytest.mark.parametrize('case, pattern', [
     ('test_empty', r'cannot load checkpoint \S+/empty\.pth: the file is empty \(0 bytes\)'),
     ('test_noise', r'cannot load checkpoint \S+/noise\.pth: not a PyTorch checkpoint'),
+    ('test_rotten', r'cannot load checkpoint \S+/rotten\.pth: the file is damaged: the bytes of '
+                    r"its entry '\S+/data/\d+' do not match the CRC-32"),
 ])
 def test_damaged_checkpoint_names_file_and_problem(results, case, pattern):
     outcome, _, _, _ = results

@@ -1,5 +1,5 @@
-"""mmase.utils.image_limits and the datasets' LoadImageFromFile: sizes read from headers, images
-over the pixel limit refused before decoding, unreadable images named."""
+"""mmase.utils.image_limits and the datasets' LoadMultiTaskImageFromFile: sizes read from
+headers, images over the pixel limit refused before decoding, unreadable images named."""
 import struct
 import zlib
 
@@ -77,22 +77,23 @@ def test_dataset_loader_checks_the_header_before_decoding(tmp_path, monkeypatch)
     monkeypatch.setattr(mmcv, 'imfrombytes', lambda *a, **k: decoded.append(1) or real(*a, **k))
     bomb = tmp_path / 'bomb.png'
     bomb.write_bytes(png_header(30000, 30000))
-    load = TRANSFORMS.build(dict(type='LoadImageFromFile'))
+    load = TRANSFORMS.build(dict(type='LoadMultiTaskImageFromFile'))
     with pytest.raises(ImageTooLargeError, match=r'bomb\.png is 30000x30000'):
         load(dict(img_path=str(bomb)))
     # ignore_empty skips unreadable files, never a refused one
     with pytest.raises(ImageTooLargeError):
-        TRANSFORMS.build(dict(type='LoadImageFromFile', ignore_empty=True))(
+        TRANSFORMS.build(dict(type='LoadMultiTaskImageFromFile', ignore_empty=True))(
             dict(img_path=str(bomb)))
     assert decoded == []
     small = str(tmp_path / 'small.png')
     cv2.imwrite(small, np.full((8, 10, 3), 7, np.uint8))
     assert load(dict(img_path=small))['img'].shape == (8, 10, 3)
     with pytest.raises(ImageTooLargeError, match=r'small\.png is 10x8 = 80 pixels.*limit of 79'):
-        TRANSFORMS.build(dict(type='LoadImageFromFile', max_pixels=79))(dict(img_path=small))
+        TRANSFORMS.build(dict(type='LoadMultiTaskImageFromFile', max_pixels=79))(
+            dict(img_path=small))
     empty = tmp_path / 'empty.jpg'
     empty.write_bytes(b'')
     with pytest.raises(ValueError, match=r'empty\.jpg'):  # was cv2.error '!buf.empty()'
         load(dict(img_path=str(empty)))
     with pytest.raises(ValueError, match='max_pixels=-1'):
-        TRANSFORMS.build(dict(type='LoadImageFromFile', max_pixels=-1))
+        TRANSFORMS.build(dict(type='LoadMultiTaskImageFromFile', max_pixels=-1))

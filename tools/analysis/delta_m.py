@@ -24,6 +24,14 @@ Examples::
     python tools/analysis/delta_m.py work_dirs/ase_vit-s16 work_dirs/mtl_baseline \
         --stl semseg=work_dirs/stl_semseg human_parts=work_dirs/stl_parts sal=work_dirs/stl_sal \
               normals=work_dirs/stl_normals edge=72.7 --main-metrics sal=mIoU
+
+Seeds: ``--seeds N`` reads the runs as configurations of ``N`` seeds each (one configuration's
+runs after the other's, seeds in the same order), prints each metric and Δm as mean ± std (sample
+std) per configuration, and compares every configuration with the first seed by seed (paired
+t-test on each task's Δ and on Δm; ``mmase.evaluation.delta_m_seeds``)::
+
+    python tools/analysis/delta_m.py work_dirs/lora-moe_s{0,1,2} work_dirs/ase_s{0,1,2} --seeds 3 \
+        --names LoRA-MoE ASE --reference configs/_base_/stl_reference/toy_pascal_mt.py
 """
 import argparse
 import csv
@@ -41,6 +49,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmase.evaluation import (MAIN_METRICS, TABLE_TASK_ORDER, main_metric_key,  # noqa: E402
                               metric_lower_is_better, parse_stl_reference, per_task_delta_m,
                               resolve_main_metrics)
+from mmase.evaluation.delta_m_seeds import (PairedComparison, paired_comparison,  # noqa: E402
+                                            summarise_seeds)
 
 
 def _is_metric_dict(data) -> bool:
@@ -270,6 +280,51 @@ def write_csv(path: str, rows: Sequence[Row], reference: Reference, tasks: Seque
                             + [row.deltas[t] for t in tasks] + [row.delta_m, row.source])
 
 
+def seed_groups(rows: Sequence[Row], seeds: int,
+                names: Optional[Sequence[str]]) -> List[Tuple[str, List[Row]]]:
+    """Consecutive runs of ``seeds`` each, labelled by ``names`` (default: the first run)."""
+    if seeds < 1 or len(rows) % seeds:
+        raise ValueError(f'--seeds {seeds}: {len(rows)} runs do not form configurations of '
+                         f'{seeds} seeds each (give one configuration\'s runs after the other\'s)')
+    groups = [list(rows[i:i + seeds]) for i in range(0, len(rows), seeds)]
+    if names is not None and len(names) != len(groups):
+        raise ValueError(f'--names: {len(names)} names for {len(groups)} configurations of '
+                         f'{seeds} seeds')
+    return [(names[i] if names else group[0].label, group) for i, group in enumerate(groups)]
+
+
+def seed_table(groups, reference: Reference, tasks: Sequence[str], digits: int = 2) -> PrettyTable:
+    """Per configuration: each task's main metric and Δm as mean ± std over its seeds."""
+    table = PrettyTable(field_names=['configuration (seeds)']
+                        + [_header(t, reference) for t in tasks] + ['Δm (%)'])
+    table.align['configuration (seeds)'] = 'l'
+    for name, rows in groups:
+        cells = []
+        for t in tasks:
+            s = summarise_seeds([r.values[t] for r in rows], f'{name}: {t}')
+            cells.append(f'{s.mean:.{digits}f} ± {s.std:.{digits}f}')
+        s = summarise_seeds([r.delta_m for r in rows], f'{name}: Δm')
+        table.add_row([f'{name} ({len(rows)})'] + cells + [f'{s.mean:+.2f} ± {s.std:.2f}'])
+    return table
+
+
+def paired_table(base, other, tasks: Sequence[str]) -> Tuple[PrettyTable, PairedComparison]:
+    """``other − base`` seed by seed on each task's Δ (%, positive = better) and on Δm."""
+    table = PrettyTable(field_names=['Δ (other − base)', 'mean', 'std', 't', 'p', '95 % CI',
+                                     'seeds for p < 0.05'])
+    comparison = None
+    for key in list(tasks) + ['Δm']:
+        pick = (lambda r: r.delta_m) if key == 'Δm' else (lambda r, k=key: r.deltas[k])
+        comparison = paired_comparison([pick(r) for r in base[1]], [pick(r) for r in other[1]],
+                                       f'{other[0]} vs {base[0]}: {key}')
+        c = comparison
+        table.add_row([key if key == 'Δm' else f'Δ {key}', f'{c.mean_diff:+.2f}',
+                       f'{c.std_diff:.2f}', f'{c.t:+.2f}', f'{c.p:.3f}',
+                       f'[{c.ci95[0]:+.2f}, {c.ci95[1]:+.2f}]',
+                       '>1000' if c.seeds_needed is None else str(c.seeds_needed)])
+    return table, comparison
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='One table of multi-task runs (main metrics in ASE Table 1 order, Δm against '
@@ -290,6 +345,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--md', metavar='PATH', help='also write the table as Markdown')
     parser.add_argument('--csv', metavar='PATH', help='also write the table as CSV')
     parser.add_argument('--digits', type=int, default=2, help='decimals of the metric values')
+    parser.add_argument('--seeds', type=int, metavar='N',
+                        help='the runs are configurations of N seeds each: mean ± std per '
+                        'configuration, paired comparison with the first (--names: one per '
+                        'configuration)')
     return parser.parse_args(argv)
 
 
@@ -298,8 +357,15 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Row]:
     reference = load_reference(args.reference, args.stl,
                                parse_pairs(args.main_metrics, '--main-metrics'))
     tasks = column_order(list(reference.values), args.order)
-    rows = compare(args.runs, reference, args.names)
+    rows = compare(args.runs, reference, None if args.seeds else args.names)
     print(build_table(rows, reference, tasks, args.digits))
+    if args.seeds:
+        groups = seed_groups(rows, args.seeds, args.names)
+        print(seed_table(groups, reference, tasks, args.digits))
+        for other in groups[1:]:
+            table, _ = paired_table(groups[0], other, tasks)
+            print(f'{other[0]} − {groups[0][0]}, paired by seed (run order):')
+            print(table)
     print('Δm = mean over tasks of (−1)^l (M − M_STL) / M_STL × 100 (l = 1 where lower is better); '
           f'tasks: {", ".join(tasks)}. In brackets: each task\'s relative change (%).')
     for run in args.runs:

@@ -10,8 +10,10 @@ PASCAL-Context's 5105 val images), else every PNG of PRED_DIR.
 
 Each image is evaluated by ``mmase.evaluation.EdgeMeter`` (99 thresholds, thinning, one-to-one
 matching within ``--tolerance`` of the image diagonal: 0.0075 for PASCAL, 0.011 for NYUD) in
-``--workers`` processes. Printed: odsF, oisF, AP (percent); written to ``--out-dir`` (default
-``<PRED_DIR>_eval``): ``edge_pr.json`` (curve, per-threshold counts and the summary) and
+``--workers`` processes; ``--matcher seism`` counts the pairs with pyEdgeEval's thinning and
+compiled ``correspondPixels`` instead (its numbers, for a paper table; ~20 s per image; needs
+``pip install -r requirements/seism.txt``; docs/evaluation.md). Printed: odsF, oisF, AP
+(percent); written to ``--out-dir`` (default ``<PRED_DIR>_eval``): ``edge_pr.json`` (curve, per-threshold counts and the summary) and
 ``edge_pr.png`` (the P/R curve plot). Inputs are all checked (missing files, differing sizes,
 values out of range, non-binary ground truth: an error naming the file) before anything is
 written, and each output file appears complete or not at all.
@@ -48,6 +50,9 @@ def parse_args(argv=None):
     parser.add_argument('--tolerance', type=float, default=0.0075,
                         help='maximum matching distance, fraction of the image diagonal '
                         '(0.0075 PASCAL, 0.011 NYUD; default: 0.0075)')
+    parser.add_argument('--matcher', choices=('exact', 'seism'), default='exact',
+                        help='exact maximum matching (fast, default) or pyEdgeEval\'s '
+                        'correspond_pixels (SEISM parity)')
     parser.add_argument('--workers', type=int, default=1,
                         help='evaluation processes (default: 1)')
     parser.add_argument('--out-dir', help='where edge_pr.json and edge_pr.png go (default: '
@@ -107,10 +112,11 @@ def _evaluate_chunk(meter: EdgeMeter, pairs: Sequence[Tuple[str, str]]) -> list:
     return [evaluate_one(meter, *pair) for pair in pairs]
 
 
-def evaluate(pairs: Sequence[Tuple[str, str]], tolerance: float, workers: int) -> list:
+def evaluate(pairs: Sequence[Tuple[str, str]], tolerance: float, workers: int,
+             matcher: str = 'exact') -> list:
     """Records of all pairs, in order, with a progress bar; ``workers`` processes if > 1."""
     from mmengine.utils import ProgressBar
-    meter = EdgeMeter(tolerance=tolerance)
+    meter = EdgeMeter(tolerance=tolerance, matcher=matcher)
     bar = ProgressBar(len(pairs))
     records = []
     if workers <= 1:
@@ -177,12 +183,14 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     if isinstance(args.workers, bool) or args.workers < 1:
         raise SystemExit(f'--workers must be >= 1, got {args.workers}')
-    EdgeMeter(tolerance=args.tolerance)  # checks the tolerance before reading anything
+    # checks the tolerance (and that pyEdgeEval imports, for --matcher seism) before reading
+    EdgeMeter(tolerance=args.tolerance, matcher=args.matcher)
     ids = read_ids(args.pred_dir, args.ids)
     pairs = pair_paths(args.pred_dir, args.gt_dir, ids)
     print(f'evaluating {len(pairs)} images of {args.pred_dir} against {args.gt_dir} '
-          f'(tolerance {args.tolerance} of the diagonal, {args.workers} worker(s))')
-    records = evaluate(pairs, args.tolerance, args.workers)
+          f'(tolerance {args.tolerance} of the diagonal, {args.matcher} matcher, '
+          f'{args.workers} worker(s))')
+    records = evaluate(pairs, args.tolerance, args.workers, args.matcher)
     meter = EdgeMeter(tolerance=args.tolerance)
     summary = meter.summary(records)
     totals = {key: np.sum([r[key] for r in records], axis=0).tolist()
@@ -190,7 +198,7 @@ def main(argv=None) -> dict:
     out_dir = args.out_dir or osp.normpath(args.pred_dir) + '_eval'
     os.makedirs(out_dir, exist_ok=True)
     result = dict(pred_dir=args.pred_dir, gt_dir=args.gt_dir, ids=args.ids,
-                  tolerance=args.tolerance, **summary, counts=totals)
+                  tolerance=args.tolerance, matcher=args.matcher, **summary, counts=totals)
     json_path, png_path = osp.join(out_dir, 'edge_pr.json'), osp.join(out_dir, 'edge_pr.png')
     _atomic_write(json_path, lambda f: f.write(json.dumps(result, indent=1).encode()))
     plot_curve(summary, png_path, f'{osp.basename(osp.normpath(args.pred_dir))} '

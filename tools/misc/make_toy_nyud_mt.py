@@ -5,16 +5,22 @@ Usage::
     python tools/misc/make_toy_nyud_mt.py --out data/toy_nyud_mt [--seed 0] \
         [--variant mtinet|invpt]
 
-The same arguments give byte-identical files. See :mod:`mmase.datasets.toy_nyud_mt`.
+From an installed wheel: ``python -m mmase.apis.mmseg_tool
+mmase::tools/misc/make_toy_nyud_mt.py --out DIR``. The same arguments give byte-identical files.
+See :mod:`mmase.datasets.toy_nyud_mt`.
 """
 import argparse
+import os
 
 from mmase.datasets.toy_nyud_mt import TOY_VARIANTS, make_toy_nyud_mt
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Write the toy NYUD-v2 multi-task dataset.')
-    parser.add_argument('--out', default='data/toy_nyud_mt', help='output folder')
+    out = os.environ.get('MMASE_TOY_NYUD_MT', 'data/toy_nyud_mt')
+    parser.add_argument('--out', default=out, help='output folder (default: $MMASE_TOY_NYUD_MT, '
+                        'the toy configs\' data_root, else data/toy_nyud_mt in the working '
+                        'directory)')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument('--num-train', type=int, default=30, help='training images')
     parser.add_argument('--num-val', type=int, default=15, help='validation images')

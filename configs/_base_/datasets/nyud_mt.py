@@ -18,7 +18,7 @@ data_root = 'data/NYUDv2'
 crop_size = (448, 576)  # (h, w)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadMultiTaskImageFromFile'),
     dict(type='LoadMultiTaskAnnotations'),
     dict(
         type='MultiTaskRandomResize',
@@ -32,7 +32,7 @@ train_pipeline = [
     dict(type='PackMultiTaskInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadMultiTaskImageFromFile'),
     dict(type='MultiTaskResize', scale=(576, 448), keep_ratio=True),  # (w, h)
     # annotations after the resize: the ground truth keeps the original size
     dict(type='LoadMultiTaskAnnotations'),
@@ -43,7 +43,7 @@ test_pipeline = [
 # at the original size. (Predicting needs no labels: mmase.apis drops LoadMultiTaskAnnotations.)
 tta_ratios = [0.75, 1.0, 1.25]
 tta_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadMultiTaskImageFromFile'),
     dict(type='MultiTaskResize', scale=(576, 448), keep_ratio=True),
     dict(
         type='TestTimeAug',

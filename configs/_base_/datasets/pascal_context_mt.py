@@ -12,7 +12,7 @@ data_root = 'data/PASCAL_MT'
 crop_size = (512, 512)  # (h, w)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadMultiTaskImageFromFile'),
     dict(type='LoadMultiTaskAnnotations'),
     dict(
         type='MultiTaskRandomResize',
@@ -27,7 +27,7 @@ train_pipeline = [
     dict(type='PackMultiTaskInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadMultiTaskImageFromFile'),
     dict(type='MultiTaskResize', scale=(512, 512), keep_ratio=True),
     # annotations after the resize: the ground truth keeps the original size
     dict(type='LoadMultiTaskAnnotations'),
@@ -38,7 +38,7 @@ test_pipeline = [
 # at the original size. (Predicting needs no labels: mmase.apis drops LoadMultiTaskAnnotations.)
 tta_ratios = [0.75, 1.0, 1.25]
 tta_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadMultiTaskImageFromFile'),
     dict(type='MultiTaskResize', scale=(512, 512), keep_ratio=True),
     dict(
         type='TestTimeAug',

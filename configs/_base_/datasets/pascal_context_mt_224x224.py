@@ -33,7 +33,7 @@ data_root = 'data/PASCAL_MT'
 crop_size = (224, 224)  # (h, w)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadMultiTaskImageFromFile'),
     dict(type='LoadMultiTaskAnnotations'),
     dict(
         type='MultiTaskRandomResize',
@@ -47,7 +47,7 @@ train_pipeline = [
     dict(type='PackMultiTaskInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadMultiTaskImageFromFile'),
     dict(type='MultiTaskResize', scale=(224, 224), keep_ratio=False),
     # annotations after the resize: the ground truth keeps the original size
     dict(type='LoadMultiTaskAnnotations'),
@@ -58,7 +58,7 @@ test_pipeline = [
 # at the original size. (Predicting needs no labels: mmase.apis drops LoadMultiTaskAnnotations.)
 tta_ratios = [0.75, 1.0, 1.25]
 tta_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadMultiTaskImageFromFile'),
     dict(type='MultiTaskResize', scale=(224, 224), keep_ratio=False),
     dict(
         type='TestTimeAug',

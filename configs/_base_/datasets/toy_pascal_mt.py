@@ -10,7 +10,7 @@ data_root = '{{$MMASE_TOY_PASCAL_MT:data/toy_pascal_mt}}'  # $MMASE_TOY_PASCAL_M
 crop_size = (64, 64)  # (h, w)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadMultiTaskImageFromFile'),
     dict(type='LoadMultiTaskAnnotations'),
     dict(
         type='MultiTaskRandomResize',
@@ -25,7 +25,7 @@ train_pipeline = [
     dict(type='PackMultiTaskInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadMultiTaskImageFromFile'),
     dict(type='MultiTaskResize', scale=(64, 64), keep_ratio=True),
     # annotations after the resize: the ground truth keeps the original size
     dict(type='LoadMultiTaskAnnotations'),
@@ -36,7 +36,7 @@ test_pipeline = [
 # at the original size. (Predicting needs no labels: mmase.apis drops LoadMultiTaskAnnotations.)
 tta_ratios = [0.75, 1.0, 1.25]
 tta_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadMultiTaskImageFromFile'),
     dict(type='MultiTaskResize', scale=(64, 64), keep_ratio=True),
     dict(
         type='TestTimeAug',

@@ -3,10 +3,10 @@ from .formatting import PackMultiTaskInputs
 from .geometric import (MultiTaskPad, MultiTaskRandomCrop, MultiTaskRandomFlip,
                         MultiTaskRandomResize, MultiTaskResize)
 from .ignore_empty_parts import IgnoreEmptyHumanParts
-from .loading import LoadImageFromFile, LoadMultiTaskAnnotations
+from .loading import LoadMultiTaskAnnotations, LoadMultiTaskImageFromFile
 
 __all__ = [
-    'LoadImageFromFile', 'LoadMultiTaskAnnotations', 'MultiTaskResize', 'MultiTaskRandomResize',
-    'MultiTaskRandomCrop', 'MultiTaskRandomFlip', 'MultiTaskPad', 'IgnoreEmptyHumanParts',
-    'PackMultiTaskInputs'
+    'LoadMultiTaskImageFromFile', 'LoadMultiTaskAnnotations', 'MultiTaskResize',
+    'MultiTaskRandomResize', 'MultiTaskRandomCrop', 'MultiTaskRandomFlip', 'MultiTaskPad',
+    'IgnoreEmptyHumanParts', 'PackMultiTaskInputs'
 ]

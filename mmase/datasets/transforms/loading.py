@@ -32,12 +32,13 @@ _IGNORE_ORIENTATION = dict(color='color_ignore_orientation',
                            grayscale='grayscale_ignore_orientation')
 
 
-@TRANSFORMS.register_module(name='LoadImageFromFile')
-class LoadImageFromFile(_MMCVLoadImageFromFile):
+@TRANSFORMS.register_module()
+class LoadMultiTaskImageFromFile(_MMCVLoadImageFromFile):
     """mmcv's ``LoadImageFromFile`` that reads the pixels as stored, ignoring EXIF orientation.
 
-    Registered in mmseg's ``TRANSFORMS`` under mmcv's name, so ``dict(type='LoadImageFromFile')``
-    in an mmseg-scope config builds this one. mmcv's ``color_type='color'`` (the default) and
+    Registered under its own name (the multi-task dataset configs' pipelines start with it);
+    mmcv's ``LoadImageFromFile`` stays mmcv's, so importing mmase changes no mmseg pipeline.
+    mmcv's ``color_type='color'`` (the default) and
     ``'grayscale'`` rotate / flip a JPEG by its EXIF orientation tag, while the label maps
     (PNG, ``.mat``, ``.npy``) are never rotated, so a tagged image would no longer line up with
     its labels; the public multi-task loaders (PIL's ``Image.open`` without
@@ -78,8 +79,6 @@ class LoadImageFromFile(_MMCVLoadImageFromFile):
             check_image_bytes(img_bytes, str(filename), self.max_pixels)
             img = mmcv.imfrombytes(img_bytes, flag=self.color_type,
                                    backend=self.imdecode_backend)
-            if img is None:
-                raise ValueError(f'cannot decode image {filename}')
         except ImageTooLargeError:
             raise  # never skipped by ignore_empty: a refused image is not a missing one
         except Exception as err:
@@ -89,6 +88,8 @@ class LoadImageFromFile(_MMCVLoadImageFromFile):
                 raise
             raise ValueError(f'cannot read image {filename}: {type(err).__name__}: '
                              f'{err}') from err
+        # mmcv's check and message (e.g. a truncated JPEG whose header is intact)
+        assert img is not None, f'failed to load image: {filename}'
         if self.to_float32:
             img = img.astype(np.float32)
         results['img'] = img
@@ -127,9 +128,9 @@ class LoadMultiTaskAnnotations(BaseTransform):
       ``normals_path`` (``.npy`` or ``.png``).
     - ``edge`` -> ``gt_edge`` (H, W) uint8 {0, 1}, from ``edge_path`` (``.npy`` or ``.png``).
 
-    The image must be loaded first (``LoadImageFromFile``): every map must have the image's
-    original size ``results['ori_shape']``, else an error names the file. Put this transform
-    after a test-time ``MultiTaskResize`` to keep the ground truth at the original size.
+    The image must be loaded first (``LoadMultiTaskImageFromFile``): every map must have the
+    image's original size ``results['ori_shape']``, else an error names the file. Put this
+    transform after a test-time ``MultiTaskResize`` to keep the ground truth at the original size.
 
     Any format: a declared task the format does not provide (``mmase.tasks``, with an
     ``annotation``) is read from ``<task>_path`` with its declared decoder. Tasks listed in
@@ -229,7 +230,7 @@ class LoadMultiTaskAnnotations(BaseTransform):
         """Load every requested task's map; see the class docstring."""
         if 'ori_shape' not in results:
             raise KeyError('LoadMultiTaskAnnotations needs the image loaded first '
-                           '(put LoadImageFromFile before it)')
+                           '(put LoadMultiTaskImageFromFile before it)')
         label_format = results.get('label_format', DEFAULT_LABEL_FORMAT)
         if label_format not in LABEL_FORMAT_TASKS:
             raise ValueError(f'LoadMultiTaskAnnotations: sample {results.get("img_path")} has '

@@ -1,8 +1,10 @@
-"""Stop training as soon as a loss becomes NaN or infinite."""
+"""Stop training as soon as a loss, or the state about to be saved, becomes NaN or infinite."""
 import math
 
-from mmengine.hooks import Hook
+from mmengine.hooks import CheckpointHook, Hook
 from mmseg.registry import HOOKS
+
+from ..finite_state import check_finite_state, nonfinite_entries
 
 
 @HOOKS.register_module()
@@ -15,11 +17,42 @@ class CheckFiniteLossHook(Hook):
     wrong (and lists every other non-finite one); the total alone is named only when every task
     loss is finite but their weighted sum is not. It runs before ``CheckpointHook``, so the
     iteration whose loss is not finite is never saved (its optimizer step has already run).
+
+    A finite loss does not make a finite state (a BN ``running_var`` can overflow while the
+    normalised outputs stay finite), so at every iteration (and epoch end) where a
+    ``CheckpointHook`` is due to save, and before every save (``before_save_checkpoint``), the
+    model's parameters and buffers are checked too: non-finite ones stop training, named, before
+    the state is written.
     """
 
     priority = 'VERY_HIGH'
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        self._check_losses(runner, outputs)
+        if any(self._save_due(hook, runner) for hook in getattr(runner, 'hooks', ())):
+            check_finite_state(runner.model, f'the checkpoint of iteration {runner.iter + 1}')
+
+    def after_train_epoch(self, runner) -> None:
+        if any(isinstance(hook, CheckpointHook) and hook.by_epoch
+               for hook in getattr(runner, 'hooks', ())):
+            check_finite_state(runner.model, f'the checkpoint of epoch {runner.epoch + 1}')
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        bad = nonfinite_entries(checkpoint.get('state_dict', {}))
+        if bad:
+            raise FloatingPointError(
+                f'non-finite model state before saving a checkpoint at iteration {runner.iter}: '
+                f'{"; ".join(bad)}. Training stopped without saving it.')
+
+    @staticmethod
+    def _save_due(hook, runner) -> bool:
+        """Whether the iteration-based ``CheckpointHook`` ``hook`` saves after this iteration."""
+        if not isinstance(hook, CheckpointHook) or hook.by_epoch:
+            return False
+        return hook.every_n_train_iters(runner, hook.interval, hook.save_begin) or (
+            hook.save_last and hook.is_last_train_iter(runner))
+
+    def _check_losses(self, runner, outputs) -> None:
         bad = []
         for key, value in (outputs or {}).items():
             if 'loss' not in key:

@@ -8,6 +8,7 @@ from mmengine.logging import print_log
 from mmseg.registry import HOOKS
 
 from ..atomic_local_backend import is_stale_temp_file, write_atomic
+from ..finite_state import check_finite_state
 
 
 @HOOKS.register_module()
@@ -24,7 +25,10 @@ class SafeCheckpointHook(CheckpointHook):
     2. points ``last_checkpoint`` at it (temporary file + rename),
     3. only then deletes the checkpoints beyond ``max_keep_ckpts``,
 
-    so at every instant ``last_checkpoint`` names a complete checkpoint. The ids kept
+    so at every instant ``last_checkpoint`` names a complete checkpoint. Before any of it, every
+    parameter and buffer must be finite, else ``FloatingPointError`` names them and nothing is
+    written or deleted: ``last_checkpoint`` keeps naming the last finite checkpoint, which
+    ``max_keep_ckpts`` never removes in favour of a poisoned one. The ids kept
     (``keep_ckpt_ids`` in the message hub, stored in each checkpoint) are the same as with
     mmengine's hook. ``before_train`` also deletes temporary files left in the checkpoint
     directory by a save that was killed (``.<name>.<random>.tmp``). Arguments: those of
@@ -47,6 +51,7 @@ class SafeCheckpointHook(CheckpointHook):
                               f'an interrupted save', logger='current')
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        check_finite_state(runner.model, f'saving {self.filename_tmpl.format(step)}')
         outdated = []
         if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids
                                             and self.keep_ckpt_ids[-1] == step):

@@ -16,26 +16,23 @@ random "outlier" edges instead of all of them, and the few outlier nodes left wi
 mmase's on PASCAL-like maps (measured by ``tools/analysis/benchmark_edges.py``); it is also
 random (seeded from the clock), by a few pixels per threshold from run to run.
 
-How the maximum matching is found (exact; numpy and scipy only):
+How the maximum matching is found (exact; numpy and one compiled loop, numba):
 
 1. only *matchable* predicted pixels take part, those within ``max_distance`` of a ground-truth
    pixel (the others cannot be paired; on noisy maps this drops ~90 % of them);
-2. the pairs are listed once per image, for the union of the matchable pixels of all thresholds,
-   with one gather per integer offset of the disk (the offsets ``match.cc`` scans); each
-   threshold's map takes its rows of that list;
-3. the matching is a maximum flow source -> one side -> the other side -> sink (unit
-   capacities), the side of fewer pixels next to the source, solved by scipy's compiled Dinic
-   (``scipy.sparse.csgraph.maximum_flow``), whose blocking flows prune dead ends. (scipy's
-   Hopcroft-Karp, ``maximum_bipartite_matching``, finds the same size, but its depth-first search
-   does not prune them: it takes up to a minute on a blurred map's dense pair graph, where Dinic
-   takes milliseconds.)
+2. the pairs are listed once per image, for the union of the matchable pixels of all maps, with
+   one look-up per integer offset of the disk (the offsets ``match.cc`` scans);
+3. the maps are matched in turn (e.g. thresholds in increasing order, maps shrinking), each
+   starting from the previous map's matching less the pairs of pixels it no longer has, which
+   Hopcroft-Karp phases (breadth-first layers, then vertex-disjoint shortest augmenting paths,
+   dead ends pruned) grow until no augmenting path is left: a maximum matching (Berge), reached
+   in a few phases because consecutive maps differ by few pixels.
 """
 from typing import Tuple
 
+import cv2
+import numba
 import numpy as np
-from scipy.ndimage import binary_dilation
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import maximum_flow
 
 
 def disk_offsets(max_distance: float) -> Tuple[np.ndarray, np.ndarray]:
@@ -85,7 +82,8 @@ class EdgeMatcher:
         disk = np.zeros((2 * pad + 1, 2 * pad + 1), dtype=bool)
         disk[dy + pad, dx + pad] = True
         # pixels within max_distance of a ground-truth pixel: the only matchable predictions
-        self.near = binary_dilation(edges, disk) if self.num_edges else np.zeros_like(edges)
+        self.near = (cv2.dilate(edges.astype(np.uint8), disk.astype(np.uint8)) > 0
+                     if self.num_edges else np.zeros_like(edges))
 
     def count(self, pred: np.ndarray) -> int:
         """Number of pairs of a maximum matching between ``pred`` (bool ``(H, W)``, thinned
@@ -94,9 +92,6 @@ class EdgeMatcher:
 
     def count_stack(self, maps: np.ndarray) -> np.ndarray:
         """Maximum-matching sizes of several predicted maps (e.g. one per threshold).
-
-        The pairs are listed once for the union of the maps' matchable pixels; each map then
-        takes its rows of that list.
 
         Args:
             maps (np.ndarray): bool ``(N, H, W)``, predicted edge pixels (thinned).
@@ -109,62 +104,150 @@ class EdgeMatcher:
         if maps.ndim != 3 or maps.shape[1:] != self.shape:
             raise ValueError(f'predicted maps {maps.shape} must be (N, H, W) with (H, W) the '
                              f'ground truth\'s {self.shape}')
-        counts = np.zeros(len(maps), dtype=np.int64)
-        if self.num_edges == 0:
-            return counts
-        matchable = maps & self.near[None]
-        ys, xs = np.nonzero(matchable.any(0))  # every pixel matchable in some map
-        if ys.size == 0:
-            return counts
-        present = matchable[:, ys, xs]  # (N, U)
-        flat = (ys + self._pad) * self._row + (xs + self._pad)
-        gt = self._index[flat[:, None] + self._offsets[None, :]]  # (U, M) node ids or -1
-        linked = gt >= 0
-        pair_pred = np.broadcast_to(np.arange(ys.size)[:, None], gt.shape)[linked]  # sorted
-        pair_gt = gt[linked]
-        by_gt = np.argsort(pair_gt, kind='stable')  # the same pairs sorted by ground truth
-        pred_by_gt, gt_by_gt = pair_pred[by_gt], pair_gt[by_gt]
-        for k, row in enumerate(present):
-            num_pred = int(np.count_nonzero(row))
-            if num_pred == 0:
-                continue
-            keep = row[pair_pred]
-            gt_degree = np.bincount(pair_gt[keep], minlength=self.num_edges)
-            if num_pred <= np.count_nonzero(gt_degree):
-                # fewer predicted than reached ground-truth pixels: predicted ones on the
-                # source side
-                counts[k] = self._max_flow(linked[row].sum(1), pair_gt[keep], self.num_edges)
-            else:
-                local = np.cumsum(row) - 1  # union index -> index among this map's pixels
-                counts[k] = self._max_flow(gt_degree, local[pred_by_gt[row[pred_by_gt]]],
-                                           num_pred)
-        return counts
+        flat = maps.reshape(len(maps), -1)
+        indptr = np.zeros(len(maps) + 1, np.int64)
+        np.cumsum(flat.sum(1), out=indptr[1:])
+        return self.count_lists(indptr, np.nonzero(flat)[1])
 
-    @staticmethod
-    def _max_flow(degree: np.ndarray, targets: np.ndarray, num_targets: int) -> int:
-        """Maximum matching size of a bipartite graph given as rows.
+    def count_lists(self, indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
+        """Maximum-matching sizes of maps given as pixel lists (as :func:`.thinning.thin_nested`
+        returns them).
 
         Args:
-            degree (np.ndarray): ``(A,)``, the number of pairs of each source-side node.
-            targets (np.ndarray): ``(sum(degree),)``, the other end (``0..num_targets-1``) of
-                each pair, grouped by source-side node in order.
-            num_targets (int): Number of nodes on the other side.
+            indptr (np.ndarray): int ``(N + 1,)``; map k's pixels are
+                ``indices[indptr[k]:indptr[k + 1]]``.
+            indices (np.ndarray): int, flat pixel indices ``y * W + x``, unique within a map.
 
         Returns:
-            int: The matching's size, the maximum flow of source -> side A -> side B -> sink
-            with unit capacities. The side of fewer nodes should be A: Dinic's searches then
-            start from fewer free nodes (2x faster on noisy maps).
+            np.ndarray: int64 ``(N,)``, each map's number of pairs.
         """
-        num_source = degree.size
-        # nodes: side A 0..A-1, side B A..A+B-1, source, sink
-        source, sink = num_source + num_targets, num_source + num_targets + 1
-        indptr = np.zeros(sink + 2, dtype=np.int32)
-        np.cumsum(degree, out=indptr[1:num_source + 1])  # A -> B
-        indptr[num_source + 1:source + 1] = indptr[num_source] + np.arange(1, num_targets + 1)
-        indptr[source + 1] = indptr[source] + num_source  # source -> A
-        indptr[sink + 1] = indptr[source + 1]
-        indices = np.concatenate([num_source + targets, np.full(num_targets, sink),
-                                  np.arange(num_source)]).astype(np.int32)
-        capacity = np.ones(indices.size, dtype=np.int32)
-        graph = csr_matrix((capacity, indices, indptr), shape=(sink + 1, sink + 1))
-        return int(maximum_flow(graph, source, sink, method='dinic').flow_value)
+        indptr = np.asarray(indptr, np.int64)
+        indices = np.asarray(indices, np.int64)
+        size = self.shape[0] * self.shape[1]
+        if indices.size and (indices.min() < 0 or indices.max() >= size):
+            raise ValueError(f'pixel indices must be in [0, {size}) for maps of shape '
+                             f'{self.shape}')
+        if self.num_edges == 0 or indices.size == 0:
+            return np.zeros(indptr.size - 1, np.int64)
+        return _match_maps(indptr, indices, self.near.reshape(-1), self._index, self.shape[1],
+                           self._pad, self._row, self._offsets, self.num_edges)
+
+
+@numba.njit(cache=True, nogil=True)
+def _match_maps(indptr, indices, near, gt_index, width, pad, row, offsets, num_edges):
+    """Maximum-matching sizes of the maps ``indices[indptr[k]:indptr[k + 1]]``, each map's
+    search started from the previous map's matching (see the module docstring)."""
+    num_maps = indptr.size - 1
+    # union of the matchable pixels of all maps, numbered 0..U-1
+    node = np.full(near.size, -1, np.int64)
+    pixels = np.empty(indices.size, np.int64)
+    num_nodes = 0
+    for i in range(indices.size):
+        p = indices[i]
+        if near[p] and node[p] < 0:
+            node[p] = num_nodes
+            pixels[num_nodes] = p
+            num_nodes += 1
+    # pairs of each node: ground-truth node ids within the disk (CSR)
+    adj_ptr = np.zeros(num_nodes + 1, np.int64)
+    adj = np.empty(num_nodes * offsets.size, np.int64)
+    num_pairs = 0
+    for u in range(num_nodes):
+        y, x = divmod(pixels[u], width)
+        centre = (y + pad) * row + x + pad
+        for m in range(offsets.size):
+            g = gt_index[centre + offsets[m]]
+            if g >= 0:
+                adj[num_pairs] = g
+                num_pairs += 1
+        adj_ptr[u + 1] = num_pairs
+    match_node = np.full(num_nodes, -1, np.int64)
+    match_gt = np.full(num_edges, -1, np.int64)
+    in_map = np.full(num_nodes, -1, np.int64)
+    dist = np.empty(num_nodes, np.int64)
+    edge_at = np.empty(num_nodes, np.int64)
+    queue = np.empty(num_nodes, np.int64)
+    stack = np.empty(num_nodes + 1, np.int64)
+    current = np.empty(num_nodes, np.int64)
+    previous = np.empty(num_nodes, np.int64)
+    num_previous = 0
+    unreached = np.int64(1) << 62
+    counts = np.zeros(num_maps, np.int64)
+    for k in range(num_maps):
+        num_current = 0
+        for i in range(indptr[k], indptr[k + 1]):
+            u = node[indices[i]]
+            if u >= 0:
+                in_map[u] = k
+                current[num_current] = u
+                num_current += 1
+        for i in range(num_previous):  # pairs of pixels the map no longer has
+            u = previous[i]
+            if in_map[u] != k and match_node[u] >= 0:
+                match_gt[match_node[u]] = -1
+                match_node[u] = -1
+        while True:  # Hopcroft-Karp phases
+            head = tail = 0
+            for i in range(num_current):
+                u = current[i]
+                if match_node[u] < 0:
+                    dist[u] = 0
+                    queue[tail] = u
+                    tail += 1
+                else:
+                    dist[u] = unreached
+            found = False
+            while head < tail:
+                u = queue[head]
+                head += 1
+                for e in range(adj_ptr[u], adj_ptr[u + 1]):
+                    w = match_gt[adj[e]]
+                    if w < 0:
+                        found = True
+                    elif dist[w] == unreached:
+                        dist[w] = dist[u] + 1
+                        queue[tail] = w
+                        tail += 1
+            if not found:
+                break
+            for i in range(num_current):
+                root = current[i]
+                if match_node[root] >= 0:
+                    continue
+                top = 0
+                stack[0] = root
+                edge_at[root] = adj_ptr[root]
+                while top >= 0:  # depth-first along the layers, iteratively
+                    u = stack[top]
+                    descended = False
+                    while edge_at[u] < adj_ptr[u + 1]:
+                        w = match_gt[adj[edge_at[u]]]
+                        if w < 0:  # free ground-truth pixel: augment along the stack
+                            for s in range(top, -1, -1):
+                                x = stack[s]
+                                g = adj[edge_at[x]]
+                                match_node[x] = g
+                                match_gt[g] = x
+                            top = -1
+                            descended = True
+                            break
+                        if dist[w] == dist[u] + 1:
+                            top += 1
+                            stack[top] = w
+                            edge_at[w] = adj_ptr[w]
+                            descended = True
+                            break
+                        edge_at[u] += 1
+                    if not descended:
+                        dist[u] = unreached  # dead end: pruned for this phase
+                        top -= 1
+                        if top >= 0:
+                            edge_at[stack[top]] += 1
+        matched = 0
+        for i in range(num_current):
+            if match_node[current[i]] >= 0:
+                matched += 1
+        counts[k] = matched
+        current, previous = previous, current
+        num_previous = num_current
+    return counts

@@ -1,13 +1,29 @@
-"""Boundary detection: SEISM's odsF (one-to-one matching, in Python), and the balanced BCE edge
-loss."""
+"""Boundary detection: SEISM's odsF (one-to-one matching: exact and compiled, or pyEdgeEval's for
+parity), and the balanced BCE edge loss."""
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .edge_matching import EdgeMatcher
+from .edge_seism import seism_counts, seism_functions
 from .meter_base import (TASK_METERS, TaskMeter, check_binary_labels, check_probabilities,
                          safe_divide, sum_records)
-from .thinning import thin_stack
+from .thinning import thin_nested
+
+#: The matchers: exact maximum matching, or pyEdgeEval's ``correspond_pixels``.
+EDGE_MATCHERS = ('exact', 'seism')
+
+
+def check_edge_matcher(matcher: str, field: str = 'matcher') -> str:
+    """Return ``matcher`` if known (and, for ``'seism'``, if pyEdgeEval imports), else raise an
+    error naming ``field``: a missing pyEdgeEval fails at build, not at the first image."""
+    if matcher not in EDGE_MATCHERS:
+        raise ValueError(f'{field}={matcher!r} is not an edge matcher; choose from '
+                         f'{EDGE_MATCHERS}')
+    if matcher == 'seism':
+        seism_functions(field)
+    return matcher
+
 
 #: Lower bound of log(p) and log(1 - p) in the edge loss, as
 #: ``torch.nn.functional.binary_cross_entropy``.
@@ -22,11 +38,13 @@ class EdgeMeter(TaskMeter):
     For each threshold t in 0.01, 0.02, ..., 0.99 (``num_thresholds`` evenly spaced in (0, 1)):
 
     1. binarise the prediction (``p >= t``) and thin it to one-pixel-wide curves (Guo-Hall thinning,
-       identical to ``skimage.morphology.thin``, the thinning SEISM's Python ports use; see
+       identical to MATLAB's ``bwmorph(..., 'thin')`` and ``skimage.morphology.thin``; see
        :mod:`.thinning`);
     2. match the thinned predicted pixels one-to-one with the ground-truth edge pixels closer than
        ``tolerance × image diagonal`` (SEISM's ``correspondPixels``): ``matched`` is the size of a
-       maximum matching, computed exactly (see :mod:`.edge_matching`);
+       maximum matching, computed exactly (``matcher='exact'``, :mod:`.edge_matching`), or
+       pyEdgeEval's thinning and compiled ``correspondPixels`` (``matcher='seism'``,
+       :mod:`.edge_seism`: its numbers, ~200x slower);
     3. matched / predicted / ground-truth counts are summed over the images.
 
     P = matched / predicted, R = matched / ground truth, F = 2PR / (P + R) (0 when undefined), and
@@ -34,7 +52,8 @@ class EdgeMeter(TaskMeter):
     tolerance of the papers (0.0075 of the diagonal for PASCAL, 0.011 for NYUD) this is SEISM's
     number up to ``correspondPixels``' own shortfall (it finds slightly fewer pairs than the
     maximum on near-perfect maps: see :mod:`.edge_matching`); checked against ``pyEdgeEval``'s
-    compiled port in ``tests/test_evaluation/test_metrics/test_edge_reference.py``.
+    compiled port in ``tests/test_evaluation/test_metrics/test_edge_reference.py``. Use
+    ``matcher='seism'`` for a number to print beside published ones (docs/evaluation.md).
 
     :meth:`summary` also gives the P/R curve, oisF (each image at its own best threshold) and AP.
 
@@ -49,10 +68,12 @@ class EdgeMeter(TaskMeter):
         pos_weight (float): Weight w of edge pixels in the loss. Default: 0.95.
         ignore_index (int): Ground-truth value of unlabelled pixels. Default: 255.
         num_thresholds (int): Number of thresholds ``k / (num_thresholds + 1)``. Default: 99.
+        matcher (str): ``'exact'`` (maximum matching, fast) or ``'seism'`` (pyEdgeEval's,
+            optional dependency: checked here). Default: ``'exact'``.
     """
 
     #: Arguments the metric supplies from the task declaration and its own settings.
-    CONTEXT_ARGS = ('tolerance', 'pos_weight', 'ignore_index')
+    CONTEXT_ARGS = ('tolerance', 'pos_weight', 'ignore_index', 'matcher')
 
     @classmethod
     def metric_names(cls, protocol: str = 'invpt') -> tuple:
@@ -60,7 +81,7 @@ class EdgeMeter(TaskMeter):
         return ('odsF', 'loss')
 
     def __init__(self, tolerance: float = 0.0075, pos_weight: float = 0.95, ignore_index: int = 255,
-                 num_thresholds: int = 99):
+                 num_thresholds: int = 99, matcher: str = 'exact'):
         if not tolerance > 0:
             raise ValueError(f'edge tolerance must be > 0 (a fraction of the image diagonal), got '
                              f'{tolerance!r}')
@@ -68,6 +89,7 @@ class EdgeMeter(TaskMeter):
             raise ValueError(f'edge pos_weight must be in [0, 1], got {pos_weight!r}')
         if int(num_thresholds) != num_thresholds or num_thresholds < 1:
             raise ValueError(f'num_thresholds must be a positive integer, got {num_thresholds!r}')
+        self.matcher = check_edge_matcher(matcher)
         self.tolerance = float(tolerance)
         self.pos_weight = float(pos_weight)
         self.ignore_index = ignore_index
@@ -96,7 +118,9 @@ class EdgeMeter(TaskMeter):
             the maximum matching, thinned predicted pixels), and ``gt_edges``, ``loss_sum``,
             ``loss_count``; None if no pixel is labelled.
         """
-        pred = np.asarray(pred, dtype=np.float64)
+        pred = np.asarray(pred)
+        if not np.issubdtype(pred.dtype, np.floating):
+            pred = pred.astype(np.float64)
         gt = np.asarray(gt)
         if pred.shape != gt.shape or gt.ndim != 2:
             raise ValueError(f'prediction {pred.shape} and ground truth {gt.shape} must both be '
@@ -107,30 +131,44 @@ class EdgeMeter(TaskMeter):
         if not valid.any():
             return None
         edges = gt == 1
-        max_distance = self.tolerance * np.hypot(*gt.shape)
+        if self.matcher == 'seism':
+            matched, predicted = seism_counts(pred, edges, valid, self.thresholds, self.tolerance)
+            num_edges = int(np.count_nonzero(edges))
+        else:
+            matched, predicted, num_edges = self._exact_counts(pred, edges, valid)
+        labelled = pred[valid].astype(np.float64)
+        return dict(
+            matched=matched,
+            predicted=predicted,
+            gt_edges=np.int64(num_edges),
+            loss_sum=np.float64(self.balanced_bce_sum(labelled, edges[valid])),
+            loss_count=np.int64(labelled.size),
+        )
 
-        # binarise at every threshold; the maps are nested, so equal pixel counts mean equal maps
-        # and each distinct map is thinned and matched once
-        # number of thresholds each pixel reaches
+    def _exact_counts(self, pred: np.ndarray, edges: np.ndarray,
+                      valid: np.ndarray) -> Tuple[np.ndarray, np.ndarray, int]:
+        """Per-threshold pairs of a maximum matching and thinned predicted pixels (int64
+        ``(K,)`` each), and the number of ground-truth edge pixels."""
+        # number of thresholds each pixel reaches (p >= t, compared in float64)
         passed = np.searchsorted(self.thresholds, pred, side='right')
         num = len(self.thresholds)
+        # the maps are nested, so equal pixel counts mean equal maps: each distinct map is
+        # thinned and matched once
         sizes = passed.size - np.cumsum(np.bincount(passed.ravel(), minlength=num + 1))[:num]
         new_map = np.r_[True, sizes[1:] != sizes[:-1]]
         distinct = np.flatnonzero(new_map)
-        thinned = thin_stack(passed[None] > distinct[:, None, None])
-        thinned &= valid[None]
-        predicted = thinned.sum((1, 2))
-        matcher = EdgeMatcher(edges, max_distance)
-        matched = matcher.count_stack(thinned)
+        indptr, indices = thin_nested(passed, distinct)
+        keep = valid.reshape(-1)[indices]  # predicted pixels on unlabelled ones do not count
+        indices = indices[keep]
+        kept_before = np.zeros(keep.size + 1, np.int64)  # kept pixels before each position
+        np.cumsum(keep, out=kept_before[1:])
+        indptr = kept_before[indptr]
+        predicted = np.diff(indptr)
+        matcher = EdgeMatcher(edges, self.tolerance * np.hypot(*edges.shape))
+        matched = matcher.count_lists(indptr, indices)
         # spread the distinct maps' counts back over all thresholds
         owner = np.cumsum(new_map) - 1
-        return dict(
-            matched=matched[owner],
-            predicted=predicted[owner].astype(np.int64),
-            gt_edges=np.int64(matcher.num_edges),
-            loss_sum=np.float64(self.balanced_bce_sum(pred[valid], edges[valid])),
-            loss_count=np.int64(valid.sum()),
-        )
+        return matched[owner], predicted[owner], matcher.num_edges
 
     @staticmethod
     def _f_score(matched: np.ndarray, predicted: np.ndarray,

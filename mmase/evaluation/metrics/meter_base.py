@@ -21,6 +21,7 @@ TASK_METERS = Registry('task meter', scope='mmase')
 #: Names of the evaluation protocols.
 PROTOCOLS = ('invpt', 'astmt', 'atrc')
 
+
 def check_protocol(protocol: str, field: str = 'protocol') -> str:
     """Return ``protocol`` if it is a known protocol, else raise a ValueError naming ``field``."""
     if protocol not in PROTOCOLS:

@@ -17,7 +17,7 @@ from prettytable import PrettyTable
 from mmase.tasks import check_tasks, declare_tasks, get_task_spec
 from ..delta_m import (TABLE_TASK_ORDER, metric_lower_is_better, parse_stl_reference,
                        per_task_delta_m, resolve_main_metrics)
-from .edge_meter import EdgeMeter
+from .edge_meter import EdgeMeter, check_edge_matcher
 from .segmentation_meter import class_table
 from .task_metrics import (TaskMeter, build_task_meter, check_protocol, meter_class,
                            task_metric_names)
@@ -102,6 +102,9 @@ class MultiTaskMetric(BaseMetric):
         edge_tolerance (float): Edge matching distance, fraction of the image diagonal (0.0075
             PASCAL, 0.011 NYUD). Default: 0.0075.
         edge_pos_weight (float): Positive weight of the balanced BCE edge loss. Default: 0.95.
+        edge_matcher (str): ``'exact'`` (maximum matching, < 0.1 s per PASCAL image) or
+            ``'seism'`` (pyEdgeEval's ``correspond_pixels``, its numbers, ~20 s per image; needs
+            the ``seism`` extra, checked here). docs/evaluation.md. Default: ``'exact'``.
         edge_eval_ids (str, optional): Path of a text file of image ids, one a line: only those
             images count for the edge tasks (``edge``, or a declared task whose meter is
             ``EdgeMeter``; e.g. SEISM's ``test_new`` list, 2498 of PASCAL-Context's 5105
@@ -124,6 +127,12 @@ class MultiTaskMetric(BaseMetric):
         custom_tasks (list[dict], optional): Task declarations (``mmase.tasks``) to declare
             before ``tasks`` are checked, e.g. ``[dict(type='DenseTask', name=..., ...)]``; each
             task is scored by the meter its declaration names. Default: None.
+        output_dir (str, optional): Also write each task's prediction as
+            ``<output_dir>/<task>/<id>.png`` (the encoding of ``tools/test.py --out DIR``:
+            :func:`mmase.visualization.encode_prediction`). mmseg's ``tools/test.py --out DIR``
+            sets it, as for ``IoUMetric``. Default: None.
+        keep_results (bool): Set by mmseg's ``tools/test.py --out`` beside ``output_dir``; the
+            files written there are always kept. Default: True.
     """
 
     def __init__(self,
@@ -134,14 +143,19 @@ class MultiTaskMetric(BaseMetric):
                  num_classes: Optional[Dict[str, int]] = None,
                  edge_tolerance: float = 0.0075,
                  edge_pos_weight: float = 0.95,
+                 edge_matcher: str = 'exact',
                  edge_eval_ids: Optional[str] = None,
                  num_workers: int = 0,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None,
                  edge_save_dir: Optional[str] = None,
-                 custom_tasks: Optional[Sequence[dict]] = None) -> None:
+                 custom_tasks: Optional[Sequence[dict]] = None,
+                 output_dir: Optional[str] = None,
+                 keep_results: bool = True) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
+        self.output_dir = output_dir
+        self.keep_results = keep_results
         self.custom_tasks = declare_tasks(custom_tasks, 'MultiTaskMetric.custom_tasks')
         self.tasks = check_tasks(tasks, 'MultiTaskMetric.tasks')
         self.protocol = check_protocol(protocol, 'MultiTaskMetric.protocol')
@@ -150,6 +164,7 @@ class MultiTaskMetric(BaseMetric):
         self.num_classes = self._check_num_classes(num_classes)
         self.edge_tolerance = edge_tolerance
         self.edge_pos_weight = edge_pos_weight
+        self.edge_matcher = check_edge_matcher(edge_matcher, 'MultiTaskMetric.edge_matcher')
         #: the tasks scored by the edge meter (``edge``, or a declared task naming EdgeMeter):
         #: ``edge_eval_ids`` and ``edge_save_dir`` apply to them
         self.edge_tasks = tuple(t for t in self.tasks if issubclass(meter_class(t), EdgeMeter))
@@ -242,7 +257,8 @@ class MultiTaskMetric(BaseMetric):
             self._meters[task] = build_task_meter(
                 task, self.protocol,
                 num_classes=self._class_count(task) if needs_classes else None,
-                edge_tolerance=self.edge_tolerance, edge_pos_weight=self.edge_pos_weight)
+                edge_tolerance=self.edge_tolerance, edge_pos_weight=self.edge_pos_weight,
+                edge_matcher=self.edge_matcher)
         return self._meters[task]
 
     # ----------------------------------------------------------------------------- sample access
@@ -332,6 +348,8 @@ class MultiTaskMetric(BaseMetric):
             if self.edge_save_dir is not None:
                 for task in self.edge_tasks:
                     self._save_edge(sample, name, task)
+            if self.output_dir is not None:
+                self._save_predictions(sample)
             if self.num_workers == 0:
                 self.results.append(sample_records(meters, inputs, name))
                 continue
@@ -355,6 +373,18 @@ class MultiTaskMetric(BaseMetric):
                            osp.join(folder, self._sample_id(sample) + '.png'))
         except ValueError as error:
             raise task_error(task, name, error) from error
+
+    def _save_predictions(self, sample: Any) -> None:
+        """Write every task's prediction as ``<output_dir>/<task>/<id>.png``."""
+        from mmengine.structures import PixelData
+
+        from mmase.visualization.task_maps import save_predictions
+        element = BaseDataElement()
+        for task in self.tasks:
+            field = get_task_spec(task).pred_field
+            element.set_field(PixelData(data=torch.as_tensor(self._array(sample, field, task))),
+                              field)
+        save_predictions(element, list(self.tasks), self.output_dir, self._sample_id(sample))
 
     def _collect(self, keep: int = 0) -> None:
         """Move finished records into ``self.results`` in sample order until at most ``keep``

@@ -62,7 +62,8 @@ def build_task_meter(task: str,
                      protocol: str = 'invpt',
                      num_classes: Optional[int] = None,
                      edge_tolerance: float = 0.0075,
-                     edge_pos_weight: float = 0.95) -> TaskMeter:
+                     edge_pos_weight: float = 0.95,
+                     edge_matcher: str = 'exact') -> TaskMeter:
     """Build the meter of ``task`` for ``protocol``.
 
     Args:
@@ -71,6 +72,7 @@ def build_task_meter(task: str,
         num_classes (int, optional): Number of classes, required for segmentation tasks.
         edge_tolerance (float): Edge matching distance as a fraction of the image diagonal.
         edge_pos_weight (float): Positive-class weight of the balanced BCE edge loss.
+        edge_matcher (str): ``'exact'`` or ``'seism'`` (``EdgeMeter.matcher``).
 
     Returns:
         TaskMeter: The meter the task's declaration names (``spec.meter``), e.g.
@@ -83,7 +85,7 @@ def build_task_meter(task: str,
     cfg = {k: v for k, v in spec.meter.items() if k != 'type'}
     context = dict(protocol=protocol, ignore_index=int(spec.ignore_value),
                    ignore_value=float(spec.ignore_value), num_classes=num_classes,
-                   tolerance=edge_tolerance, pos_weight=edge_pos_weight)
+                   tolerance=edge_tolerance, pos_weight=edge_pos_weight, matcher=edge_matcher)
     for name in getattr(cls, 'CONTEXT_ARGS', ()):
         if name in cfg:
             continue  # the declaration's own value

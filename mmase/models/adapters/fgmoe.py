@@ -9,7 +9,10 @@ reading of it (the choices not stated there are marked *ours*):
   ``i`` is the matching rows of ``fc1`` and columns of ``fc2`` (full slices of the pretrained
   weights, not LoRA factors). Each task owns its set of slices, initialised as a copy of the
   pretrained MLP, so the full set of one task reproduces the MLP
-  (``task_specific_experts=False``, *ours*, shares one set between the tasks).
+  (``task_specific_experts=False``, *ours*, shares one set between the tasks;
+  ``task_specific_experts='shared_only'``, *ours*, shares the routed slices and keeps only each
+  task's shared slices, besides its router, per task: the reading of the abstract's "fewer
+  parameters" in which the per-task cost is the router and the always-on slices).
 - **Shared experts**: the last ``num_shared`` slices are always on for every token of a task;
   the per-task router picks the ``top_k`` of the other ``R = num_experts - num_shared``
   ("routed") slices for each token.
@@ -104,8 +107,11 @@ class FGMoE(RoutingBookkeeping, nn.Module):
         global_expert (bool): Mix in the pretrained MLP through the input-and-task gate. When
             False the output is the intra-task part alone and the pretrained linears are not
             kept. Default: True.
-        task_specific_experts (bool): One set of slices per task (True) or one set shared by
-            all tasks, the routers staying per task (False). Default: True.
+        task_specific_experts (bool | str): One set of slices per task (True), one set shared
+            by all tasks, the routers staying per task (False), or ``'shared_only'``: the
+            routed slices (and ``fc2``'s bias) shared by all tasks, the shared slices per task
+            (``shared_fc1_weight`` ``(T, S H / num_experts, d_in)``, ``shared_fc1_bias``,
+            ``shared_fc2_weight``). Default: True.
         train_global_expert (bool): Train the global expert's ``fc1``/``fc2`` (True; for an
             MLP that is not pretrained) or freeze them (False, the pretrained MLP). Needs
             ``global_expert=True``. Default: False.
@@ -123,12 +129,13 @@ class FGMoE(RoutingBookkeeping, nn.Module):
         - output: ``(N, *, d_out)``.
     """
 
-    #: Callers pass ``(x, task)`` to modules carrying this flag.
-    task_conditioned = True
     #: Parameters holding expert weights (for parameter budgets; the frozen global expert and
     #: the router are not among them).
     expert_parameter_names = ('expert_fc1_weight', 'expert_fc1_bias', 'expert_fc2_weight',
-                              'expert_fc2_bias')
+                              'expert_fc2_bias', 'shared_fc1_weight', 'shared_fc1_bias',
+                              'shared_fc2_weight')
+    #: Values of ``task_specific_experts``.
+    EXPERT_SHARING = (True, False, 'shared_only')
 
     #: Configuration keys (besides the MLP, ``num_tasks`` and the bookkeeping flags) and
     #: their defaults, as the backbone's ``mlp_moe`` dict takes them.
@@ -165,9 +172,19 @@ class FGMoE(RoutingBookkeeping, nn.Module):
 
         # Slice i = hidden units [i * slice_size, (i + 1) * slice_size): routed slices first,
         # then the shared ones. Leading dimension: task (or 1 when shared by all tasks).
-        copies = num_tasks if task_specific_experts else 1
+        copies = num_tasks if task_specific_experts is True else 1
         (self.expert_fc1_weight, self.expert_fc1_bias, self.expert_fc2_weight,
          self.expert_fc2_bias) = stack_mlp_copies(fc1, fc2, copies)
+        if task_specific_experts == 'shared_only':  # the shared slices move to per-task copies
+            cut = self.num_routed * self.slice_size
+            w1, b1, w2 = (p.detach() for p in (self.expert_fc1_weight, self.expert_fc1_bias,
+                                               self.expert_fc2_weight))
+            per_task = [w1[:, cut:], b1[:, cut:], w2[:, :, cut:]]
+            self.shared_fc1_weight, self.shared_fc1_bias, self.shared_fc2_weight = (
+                nn.Parameter(p.repeat(num_tasks, *([1] * (p.dim() - 1)))) for p in per_task)
+            self.expert_fc1_weight = nn.Parameter(w1[:, :cut].clone())
+            self.expert_fc1_bias = nn.Parameter(b1[:, :cut].clone())
+            self.expert_fc2_weight = nn.Parameter(w2[:, :, :cut].clone())
         self.act = nn.GELU() if act is None else act
         if global_expert:  # the MLP, shared by all tasks; frozen when pretrained
             self.fc1, self.fc2 = fc1, fc2
@@ -185,23 +202,46 @@ class FGMoE(RoutingBookkeeping, nn.Module):
         check_fgmoe_args(hidden_features, cfg['num_experts'], cfg['top_k'], cfg['num_shared'],
                          prefix)
         cfg = dict(dict(train_global_expert=False), **cfg)
-        for name in ('global_expert', 'task_specific_experts', 'train_global_expert'):
+        sharing = cfg['task_specific_experts']
+        if not any(sharing is v or (isinstance(v, str) and sharing == v)
+                   for v in cls.EXPERT_SHARING):
+            raise ValueError(f'{prefix}task_specific_experts={sharing!r} is not one of '
+                             f'{cls.EXPERT_SHARING}')
+        for name in ('global_expert', 'train_global_expert'):
             if not isinstance(cfg[name], bool):
                 raise TypeError(f'{prefix}{name} must be True or False, got {cfg[name]!r}')
         if cfg['train_global_expert'] and not cfg['global_expert']:
             raise ValueError(f'{prefix}train_global_expert=True needs a global expert to '
                              f'train, but {prefix}global_expert=False')
 
+    @property
+    def per_task_parameter_names(self) -> tuple:
+        """Parameters whose first dimension is the task (besides the router): task addition
+        copies their rows by task name."""
+        if self.task_specific_experts == 'shared_only':
+            return ('shared_fc1_weight', 'shared_fc1_bias', 'shared_fc2_weight')
+        return self.expert_parameter_names[:4] if self.task_specific_experts else ()
+
+    def _weights(self, index: int) -> Tuple[torch.Tensor, ...]:
+        """``fc1`` ``(H, d_in)``, its bias, ``fc2`` ``(d_out, H)`` and its bias of expert set
+        ``index`` (the task, or 0 when the slices are shared)."""
+        if self.task_specific_experts != 'shared_only':
+            return (self.expert_fc1_weight[index], self.expert_fc1_bias[index],
+                    self.expert_fc2_weight[index], self.expert_fc2_bias[index])
+        return (torch.cat([self.expert_fc1_weight[0], self.shared_fc1_weight[index]]),
+                torch.cat([self.expert_fc1_bias[0], self.shared_fc1_bias[index]]),
+                torch.cat([self.expert_fc2_weight[0], self.shared_fc2_weight[index]], 1),
+                self.expert_fc2_bias[0])
+
     # ----------------------------------------------------------------------------------------
     def _slices(self, x: torch.Tensor, gates: torch.Tensor, index: int) -> torch.Tensor:
         """Gated slices of expert set ``index``: ``x (..., d_in)``, ``gates (...,
         num_experts)`` -> ``(..., d_out)``."""
-        hidden = self.act(F.linear(x, self.expert_fc1_weight[index],
-                                   self.expert_fc1_bias[index]))
+        fc1_weight, fc1_bias, fc2_weight, fc2_bias = self._weights(index)
+        hidden = self.act(F.linear(x, fc1_weight, fc1_bias))
         hidden = hidden.unflatten(-1, (self.num_experts, self.slice_size)) * gates.to(
             hidden.dtype).unsqueeze(-1)
-        return F.linear(hidden.flatten(-2), self.expert_fc2_weight[index],
-                        self.expert_fc2_bias[index])
+        return F.linear(hidden.flatten(-2), fc2_weight, fc2_bias)
 
     def _intra(self, x: torch.Tensor, gates: torch.Tensor, index: TaskIndex) -> torch.Tensor:
         """The intra-task experts on ``x (N, L, d_in)`` with ``gates (N, L, num_experts)``;
@@ -242,7 +282,7 @@ class FGMoE(RoutingBookkeeping, nn.Module):
         scores = logits.to(torch.promote_types(logits.dtype, torch.float32))
         gates, top_idx = self.slice_gates(scores)
 
-        index = task if self.task_specific_experts else 0
+        index = task if self.task_specific_experts else 0  # 'shared_only': per task too
         out = self._intra(x3, gates.view(n, -1, self.num_experts), index)
         masses = {}
         if self.global_expert:

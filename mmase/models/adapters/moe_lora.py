@@ -75,8 +75,6 @@ class LoRAExperts(RoutingBookkeeping, nn.Module):
         device, dtype: Of the new parameters. Default: None.
     """
 
-    #: Callers pass ``(x, task)`` to modules carrying this flag.
-    task_conditioned = True
     #: Parameters holding expert weights (for parameter budgets; routers are separate).
     expert_parameter_names = ('lora_A', 'lora_B')
 

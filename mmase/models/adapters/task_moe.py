@@ -2,12 +2,18 @@
 
 Implements the task-aware token routing of "Sparsely Activated Mixture-of-Experts are Robust
 Multi-Task Learners" (Gupta et al., 2022): the MLP of a transformer block is replaced by ``E``
-expert MLPs; every token goes to the top-``k`` experts (typically ``k`` = 1 or 2; any
+expert MLPs; every token goes to the top-``k`` experts (``k = 1`` by default: every token costs
+one MLP, "the same computational cost as that of a dense model"; ``k = 2`` as GShard; any
 ``k <= E`` is accepted) of a router that knows the token's task, either
 
-- ``gating='task_router'``: one router per task, ``z = R_t x``; or
-- ``gating='task_embedding'``: one router shared by all tasks, fed the token plus a learned
-  task embedding, ``z = R (x + e_t)``.
+- ``gating='task_router'``: token-level, one router per task, ``z = R_t x``;
+- ``gating='task_embedding'``: token-level, one router shared by all tasks, fed the token plus a
+  learned task embedding, ``z = R (x + e_t)``; or
+- ``gating='task_level'``: the router sees only the task, ``z = w_t`` (a learned ``E``-vector per
+  task, a :class:`TaskRouter` on a constant input of 1), so every token of a task goes to the
+  same experts: the seed's routing of "examples from different tasks" (task-level MoE,
+  Kudugunta et al., 2021). With ``gate_norm='topk'`` and ``k = 1`` its gate is the constant 1 and
+  ``w_t`` learns from the router losses only; ``gate_norm='all'`` lets the task loss train it.
 
 Gates (``gate_norm``):
 
@@ -45,7 +51,7 @@ from mmseg.registry import MODELS
 from .moe_lora import check_int_arg
 from .routers import RoutingBookkeeping, TaskIndex, TaskRouter, check_task_index, moe_gates
 
-TASK_MOE_GATINGS = ('task_router', 'task_embedding')
+TASK_MOE_GATINGS = ('task_router', 'task_embedding', 'task_level')
 TASK_MOE_GATE_NORMS = ('topk', 'all')
 
 
@@ -96,7 +102,7 @@ def check_task_moe_args(num_experts: int, top_k: int, gating: str, gate_norm: st
     Args:
         num_experts (int): ``E`` expert MLPs (>= 1).
         top_k (int): Experts per token (1 <= k <= E; the paper uses 1 or 2).
-        gating (str): ``'task_router'`` | ``'task_embedding'``.
+        gating (str): ``'task_router'`` | ``'task_embedding'`` | ``'task_level'``.
         gate_norm (str): ``'topk'`` | ``'all'``.
         init_noise (float): Relative noise of the expert copies (>= 0).
         prefix (str): Prepended to field names, e.g. ``'mlp_moe.'``.
@@ -127,10 +133,12 @@ class TaskMoE(RoutingBookkeeping, nn.Module):
         act (nn.Module, optional): Activation between them. Default: ``nn.GELU()``.
         num_tasks (int): Number of task indices ``T``. Default: 1.
         num_experts (int): Expert MLPs ``E``. Default: 8.
-        top_k (int): Experts per token ``k``. Default: 2.
-        gating (str): ``'task_router'`` (one router per task) or ``'task_embedding'`` (one
+        top_k (int): Experts per token ``k``. Default: 1 (the dense model's compute).
+        gating (str): ``'task_router'`` (one router per task), ``'task_embedding'`` (one
             router, a learned ``(T, d_in)`` task embedding added to its input; initialised
-            ``N(0, 0.02^2)`` as ViT embeddings). Default: ``'task_router'``.
+            ``N(0, 0.02^2)`` as ViT embeddings) or ``'task_level'`` (the router sees only the
+            task: ``router.weight`` ``(T, E, 1)``, initialised uniform in ``±1``).
+            Default: ``'task_router'``.
         gate_norm (str): ``'topk'`` (softmax over the selected logits) or ``'all'`` (softmax
             over all logits at the selected experts). Default: ``'topk'``.
         init_noise (float): Relative noise on the copied expert weights, see
@@ -149,19 +157,17 @@ class TaskMoE(RoutingBookkeeping, nn.Module):
         - output: ``(N, *, d_out)``.
     """
 
-    #: Callers pass ``(x, task)`` to modules carrying this flag.
-    task_conditioned = True
     #: Parameters holding expert weights (for parameter budgets; the router and task
     #: embedding are routing parameters).
     expert_parameter_names = ('fc1_weight', 'fc1_bias', 'fc2_weight', 'fc2_bias')
 
     #: Configuration keys (besides the MLP, ``num_tasks`` and the bookkeeping flags) and
     #: their defaults, as the backbone's ``mlp_moe`` dict takes them.
-    CONFIG_DEFAULTS = dict(num_experts=8, top_k=2, gating='task_router', gate_norm='topk',
+    CONFIG_DEFAULTS = dict(num_experts=8, top_k=1, gating='task_router', gate_norm='topk',
                            init_noise=0.0)
 
     def __init__(self, fc1: nn.Linear, fc2: nn.Linear, act: Optional[nn.Module] = None,
-                 num_tasks: int = 1, num_experts: int = 8, top_k: int = 2,
+                 num_tasks: int = 1, num_experts: int = 8, top_k: int = 1,
                  gating: str = 'task_router', gate_norm: str = 'topk', init_noise: float = 0.0,
                  load_balance: bool = False, mutual_information: bool = False,
                  record_routing: bool = False):
@@ -188,14 +194,21 @@ class TaskMoE(RoutingBookkeeping, nn.Module):
          self.fc2_bias) = stack_mlp_copies(fc1, fc2, num_experts, self.init_noise)
         self.act = nn.GELU() if act is None else act
         factory = dict(device=fc1.weight.device, dtype=fc1.weight.dtype)
-        if gating == 'task_router':
-            self.router = TaskRouter(self.in_features, num_experts, num_tasks).to(**factory)
+        if gating in ('task_router', 'task_level'):
+            router_in = self.in_features if gating == 'task_router' else 1
+            self.router = TaskRouter(router_in, num_experts, num_tasks).to(**factory)
             self.task_embedding = None
         else:
             self.router = TaskRouter(self.in_features, num_experts, 1).to(**factory)
             self.task_embedding = nn.Parameter(
                 torch.empty(num_tasks, self.in_features, **factory).normal_(std=0.02))
         self._init_bookkeeping()
+
+    @property
+    def per_task_parameter_names(self) -> tuple:
+        """Parameters whose first dimension is the task (besides the routers): task addition
+        copies their rows by task name."""
+        return ('task_embedding', ) if self.task_embedding is not None else ()
 
     @classmethod
     def check_config(cls, hidden_features: int, prefix: str = '', **cfg) -> None:
@@ -217,7 +230,10 @@ class TaskMoE(RoutingBookkeeping, nn.Module):
             the selected experts) and ``top_idx`` ``(M, k)`` (None when ``k == E``).
         """
         n = x.shape[0]
-        if self.task_embedding is None:
+        if self.gating == 'task_level':  # one row of logits per sample, shared by its tokens
+            logits = self.router(x.new_ones(n, 1), task).view(
+                n, *([1] * (x.dim() - 2)), self.num_experts).expand(*x.shape[:-1], -1)
+        elif self.task_embedding is None:
             logits = self.router(x, task)
         else:
             if isinstance(task, int):

@@ -97,8 +97,7 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
                                 f'{decode_heads[task]!r}')
 
         self.backbone = MODELS.build(self._with_tasks(backbone))
-        self.task_conditioned = isinstance(self.backbone, MultiTaskBackbone)
-        if self.task_conditioned:
+        if isinstance(self.backbone, MultiTaskBackbone):
             backbone_tasks = self.backbone.tasks
             missing = [t for t in self.tasks if t not in backbone_tasks]
             if missing:
@@ -207,7 +206,7 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         """Args: inputs (N, 3, H, W); tasks (default all). Returns: task -> tuple of feature
         maps (N, C, h, w)."""
         tasks = self.tasks if tasks is None else tuple(tasks)
-        if self.task_conditioned:
+        if isinstance(self.backbone, MultiTaskBackbone):
             feats = self.backbone.forward_tasks(inputs, tasks)
             if self.neck is not None:
                 feats = {t: self.neck(f) for t, f in feats.items()}
@@ -241,7 +240,7 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
             weight = self.loss_weights[task]
             for name, value in task_losses.items():
                 losses[f'{task}.{name}'] = value * weight if 'loss' in name else value
-        if self.task_conditioned:
+        if isinstance(self.backbone, MultiTaskBackbone):
             losses.update(self.backbone.pop_aux_losses())
         return losses
 
@@ -275,11 +274,15 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
 
     # ------------------------------------------------------------------ post-processing
     def _postprocess(self, task: str, logits: Tensor, data_samples: List[SegDataSample]) -> None:
-        """Crop padding, undo flips, resize to ``ori_shape`` and turn logits into predictions."""
+        """Crop padding, undo flips, resize to ``ori_shape`` and turn logits into predictions
+        (:func:`.output_restore.restore_prediction`: one pass, no full-size logits)."""
         spec = self.specs[task]
         for i, sample in enumerate(data_samples):
-            out = self.restore_output(logits[i:i + 1], sample.metainfo, spec)
-            sample.set_field(PixelData(data=self._activate(spec, out, task)), spec.pred_field)
+            out = logits[i:i + 1]
+            pred = output_restore.restore_prediction(out, sample.metainfo, spec,
+                                                     self.align_corners,
+                                                     self._threshold(spec, out[0], task))
+            sample.set_field(PixelData(data=pred), spec.pred_field)
 
     def restore_output(self, out: Tensor, meta: dict, spec) -> Tensor:
         """``(1, C, h, w)`` output of one image -> ``(C, H, W)`` at its ``ori_shape``

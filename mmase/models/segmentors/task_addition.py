@@ -1,8 +1,10 @@
 """Adding tasks to a trained multi-task model: state-dict surgery by task name, and freezing.
 
 A task-conditioned backbone keeps per-task rows in shared tensors: every ``TaskRouter.weight``
-``(T, E, C)`` (row = position in ``backbone.tasks``) and ``backbone.task_embed`` ``(T_e, C)``
-(row = position in ``backbone.task_embedding_tasks``). :func:`load_with_new_tasks` fills a model
+``(T, E, C)`` (row = position in ``backbone.tasks``; Task-MoE's task-level routers too), the
+parameters a layer lists in ``per_task_parameter_names`` (Task-MoE's ``task_embedding``
+``(T, C)``, FGMoE's per-task slices) and ``backbone.task_embed`` ``(T_e, C)`` (row = position in
+``backbone.task_embedding_tasks``). :func:`load_with_new_tasks` fills a model
 that has more tasks than the checkpoint: every old task's rows are copied from the checkpoint by
 name, a new task's rows from its ``router_init`` source task (ours: the same source for its
 routers and its task embedding; ``'mean'``: the mean of the old tasks' rows), its decode head keeps its fresh initialisation, and every
@@ -38,6 +40,10 @@ def per_task_tensors(model: nn.Module) -> Dict[str, Tuple[nn.Parameter, Tuple[st
     for name, module in model.named_modules():
         if isinstance(module, TaskRouter) and module.weight.shape[0] == len(tasks) > 1:
             out[f'{name}.weight'] = (module.weight, tasks)
+        for pname in getattr(module, 'per_task_parameter_names', ()):  # e.g. TaskMoE, FGMoE
+            param = getattr(module, pname)
+            if param.shape[0] == len(tasks) > 1:
+                out[f'{name}.{pname}'] = (param, tasks)
     embed = backbone.task_embed if isinstance(backbone, AdaptedBackbone) else None
     if isinstance(embed, nn.Parameter):
         out['backbone.task_embed'] = (embed, tuple(backbone.task_embedding_tasks))

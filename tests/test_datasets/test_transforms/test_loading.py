@@ -41,7 +41,7 @@ def test_explicit_tasks_override_the_sample(toy_root):
 
 def test_needs_the_image_first(toy_root):
     ds = PascalContextMTDataset(ann_file='ImageSets/Context/train.txt', data_root=str(toy_root))
-    with pytest.raises(KeyError, match='LoadImageFromFile'):
+    with pytest.raises(KeyError, match='LoadMultiTaskImageFromFile'):
         LoadMultiTaskAnnotations()(ds.get_data_info(0))
 
 
@@ -93,7 +93,7 @@ def test_truncated_files_name_the_file(toy_copy, task, sub, name):
 
 def test_jpeg_exif_orientation_is_ignored(tmp_path, toy_copy):
     """A JPEG tagged "rotate 90" loads as stored (as its label maps are), through the name
-    configs use, dict(type='LoadImageFromFile')."""
+    the dataset configs use, dict(type='LoadMultiTaskImageFromFile')."""
     import io
 
     from mmseg.registry import TRANSFORMS
@@ -105,11 +105,13 @@ def test_jpeg_exif_orientation_is_ignored(tmp_path, toy_copy):
     exif[0x0112] = 6  # EXIF Orientation: rotate 90 degrees clockwise to display
     Image.fromarray(pixels).save(tagged, quality=95, exif=exif.tobytes())
     for backend in ('cv2', 'pillow'):
-        load = TRANSFORMS.build(dict(type='LoadImageFromFile', imdecode_backend=backend))
+        load = TRANSFORMS.build(dict(type='LoadMultiTaskImageFromFile',
+                                     imdecode_backend=backend))
         img = load(dict(img_path=str(tagged)))['img']
         assert img.shape == (24, 40, 3), backend
         np.testing.assert_array_equal(img, load(dict(img_path=str(plain)))['img'])
-    rotated = TRANSFORMS.build(dict(type='LoadImageFromFile', ignore_orientation=False))
+    rotated = TRANSFORMS.build(dict(type='LoadMultiTaskImageFromFile',
+                                    ignore_orientation=False))
     assert rotated(dict(img_path=str(tagged)))['img'].shape == (40, 24, 3)  # mmcv's behaviour
     # a tagged toy image still lines up with its labels (sizes checked by the annotations)
     ds = PascalContextMTDataset(ann_file='ImageSets/Context/train.txt', data_root=str(toy_copy))
@@ -119,5 +121,6 @@ def test_jpeg_exif_orientation_is_ignored(tmp_path, toy_copy):
     image.save(buf, format='JPEG', quality=95, exif=exif.tobytes())
     with open(info['img_path'], 'wb') as f:
         f.write(buf.getvalue())
-    results = LoadMultiTaskAnnotations()(TRANSFORMS.build(dict(type='LoadImageFromFile'))(info))
+    loader = TRANSFORMS.build(dict(type='LoadMultiTaskImageFromFile'))
+    results = LoadMultiTaskAnnotations()(loader(info))
     assert results['img'].shape[:2] == results['gt_sem_seg'].shape == image.size[::-1]

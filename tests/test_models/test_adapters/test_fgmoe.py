@@ -31,7 +31,7 @@ def perturb_experts(module, seed=0, scale=0.1):
 
 
 @pytest.mark.parametrize('global_expert', [True, False])
-@pytest.mark.parametrize('task_specific', [True, False])
+@pytest.mark.parametrize('task_specific', [True, False, 'shared_only'])
 @pytest.mark.parametrize('task', [1, 'per-sample'])
 def test_all_slices_with_unit_gates_reproduce_the_mlp(global_expert, task_specific, task):
     # top_k = every routed slice and a zero router: routed gates k * (1/k) = 1, shared 1,
@@ -230,6 +230,9 @@ def test_build_from_registry():
     (dict(num_experts=4.0), TypeError, 'num_experts must be an int'),
     (dict(global_expert=1), TypeError, 'global_expert must be True or False'),
     (dict(num_tasks=0), ValueError, 'num_tasks=0 must be >= 1'),
+    (dict(task_specific_experts='shared'), ValueError,
+     r"task_specific_experts='shared' is not one of \(True, False, 'shared_only'\)"),
+    (dict(task_specific_experts=1), ValueError, 'task_specific_experts=1 is not one of'),
 ])
 def test_build_errors(kwargs, error, message):
     cfg = dict(num_experts=4, top_k=2, num_shared=1)
@@ -281,3 +284,45 @@ def test_trainable_global_expert_needs_a_global_expert():
     # callers that predate the flag may leave it out
     FGMoE.check_config(16, num_experts=4, top_k=2, num_shared=1, global_expert=True,
                        task_specific_experts=True)
+
+
+def test_shared_only_keeps_the_routed_slices_once_and_the_shared_slices_per_task():
+    # H = 16 hidden units in 4 slices of 4: 3 routed (12 units), 1 shared (4 units); T = 3
+    fc1, fc2 = mlp_pair()
+    module = FGMoE(fc1, fc2, num_tasks=3, num_experts=4, top_k=2, num_shared=1,
+                   task_specific_experts='shared_only')
+    shapes = {n: tuple(p.shape) for n, p in module.named_parameters() if p.requires_grad}
+    assert shapes == {'expert_fc1_weight': (1, 12, 8), 'expert_fc1_bias': (1, 12),
+                      'expert_fc2_weight': (1, 8, 12), 'expert_fc2_bias': (1, 8),
+                      'shared_fc1_weight': (3, 4, 8), 'shared_fc1_bias': (3, 4),
+                      'shared_fc2_weight': (3, 8, 4), 'router.weight': (3, 3 + 1, 8)}
+    assert module.per_task_parameter_names == ('shared_fc1_weight', 'shared_fc1_bias',
+                                               'shared_fc2_weight')
+    # expert parameters: routed 12 x 8 + 12 + 8 x 12 + 8 = 212, shared 3 x (4 x 8 + 4 + 8 x 4)
+    # = 204; against 3 x (16 x 8 + 16 + 8 x 16 + 8) = 840 per task and 280 shared by all
+    counts = {}
+    for sharing in (True, False, 'shared_only'):
+        layer = FGMoE(*mlp_pair(), num_tasks=3, num_experts=4, top_k=2, num_shared=1,
+                      task_specific_experts=sharing)
+        counts[sharing] = sum(getattr(layer, n).numel() for n in layer.expert_parameter_names
+                              if hasattr(layer, n))
+    assert counts == {True: 840, False: 280, 'shared_only': 416}
+    for t in range(3):  # slices are the pretrained rows / columns
+        torch.testing.assert_close(module.shared_fc1_weight[t], fc1.weight[12:], rtol=0, atol=0)
+        torch.testing.assert_close(module.shared_fc2_weight[t], fc2.weight[:, 12:], rtol=0,
+                                   atol=0)
+    torch.testing.assert_close(module.expert_fc1_weight[0], fc1.weight[:12], rtol=0, atol=0)
+    # same routers: the tasks differ by their shared slices only
+    x = torch.randn(2, 5, 8)
+    with torch.no_grad():
+        module.router.weight[1] = module.router.weight[0]
+    torch.testing.assert_close(module(x, 0), module(x, 1))
+    with torch.no_grad():
+        module.shared_fc2_weight[1].add_(0.5)
+    assert (module(x, 0) - module(x, 1)).abs().max() > 1e-3
+    # task 0 trains the routed slices, its shared slices and router rows, not task 1's
+    module(x, torch.tensor([0, 2])).square().sum().backward()
+    assert torch.count_nonzero(module.expert_fc1_weight.grad) > 0
+    for name in ('shared_fc1_weight', 'shared_fc2_weight', 'router.weight'):
+        grad = module.get_parameter(name).grad
+        assert [bool(torch.count_nonzero(grad[t])) for t in range(3)] == [True, False, True]

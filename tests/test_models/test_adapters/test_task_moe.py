@@ -30,7 +30,7 @@ def dense_reference(module, x, task):
     return out.reshape(*x.shape[:-1], module.out_features)
 
 
-@pytest.mark.parametrize('gating', ['task_router', 'task_embedding'])
+@pytest.mark.parametrize('gating', ['task_router', 'task_embedding', 'task_level'])
 @pytest.mark.parametrize('top_k', [1, 2, 4])
 def test_copied_experts_reproduce_the_dense_mlp_for_any_routing(gating, top_k):
     # 'topk' gates sum to 1 over the selected experts (top-1: weight 1), so identical experts
@@ -128,7 +128,7 @@ def test_task_embedding_init_is_small_and_not_constant():
     assert 0 < module.task_embedding.std() < 0.1
 
 
-@pytest.mark.parametrize('gating', ['task_router', 'task_embedding'])
+@pytest.mark.parametrize('gating', ['task_router', 'task_embedding', 'task_level'])
 @pytest.mark.parametrize('top_k,norm', [(1, 'all'), (2, 'topk'), (3, 'all')])
 def test_sorted_dispatch_matches_dense_reference_with_gradients(gating, top_k, norm):
     torch.manual_seed(0)
@@ -255,3 +255,42 @@ def test_mlp_errors_and_task_check():
     module = TaskMoE(*mlp_pair(), num_tasks=2)
     with pytest.raises(ValueError, match='3 entries for a batch of 2'):
         module(torch.randn(2, 3, 8), torch.tensor([0, 1, 1]))
+
+
+def test_top1_by_default_the_dense_models_compute():
+    module = TaskMoE(*mlp_pair(), num_tasks=2)
+    assert module.top_k == 1 and TaskMoE.CONFIG_DEFAULTS['top_k'] == 1
+    _, gates, top_idx = module.route(torch.randn(2, 5, 8), 0)
+    assert top_idx.shape == (10, 1) and (torch.count_nonzero(gates, -1) == 1).all()
+
+
+def test_task_level_routing_by_hand():
+    # The router sees only the task: logits w_t, the same for every token of the task.
+    # Task 0: w = (0, ln 3, ln 6): top-1 {2}, 'all' gate 6/10; top-2 {2, 1}, 'topk' (1/3, 2/3).
+    # Task 1: w = (ln 4, 0, 0): top-1 {0}, 'all' gate 4/6.
+    c = torch.tensor([[1.0, 0.0], [0.0, 1.0], [10.0, 10.0]])
+    logits = torch.tensor([[0.0, LN(3), LN(6)], [LN(4), 0.0, 0.0]])
+    x = torch.randn(2, 4, 2) * 5  # any tokens: they do not change the routing
+    expected = {(1, 'all'): ([0.0, 0.0, 0.6], [4 / 6, 0.0, 0.0]),
+                (2, 'topk'): ([0.0, 1 / 3, 2 / 3], None)}  # task 1: a tie between 1 and 2
+    for (top_k, norm), gates in expected.items():
+        module = TaskMoE(nn.Linear(2, 4), nn.Linear(4, 2), num_tasks=2, num_experts=3,
+                         top_k=top_k, gating='task_level', gate_norm=norm)
+        assert module.router.weight.shape == (2, 3, 1) and module.task_embedding is None
+        assert module.per_task_parameter_names == ()
+        constant_experts(module, c.tolist())
+        with torch.no_grad():
+            module.router.weight.copy_(logits.unsqueeze(-1))
+        task = torch.tensor([0, 1]) if gates[1] is not None else torch.tensor([0, 0])
+        out = module(x, task)
+        for i in range(2):
+            want = torch.tensor(gates[int(task[i])]) @ c
+            torch.testing.assert_close(out[i], want.expand(4, 2))
+        routed = module.route(x, task)[1].view(2, 4, 3)
+        assert (routed == routed[:, :1]).all()  # every token of a sample routed alike
+
+
+def test_task_embedding_is_a_per_task_parameter():
+    module = TaskMoE(*mlp_pair(), num_tasks=3, gating='task_embedding')
+    assert module.per_task_parameter_names == ('task_embedding', )
+    assert TaskMoE(*mlp_pair(), num_tasks=3).per_task_parameter_names == ()

@@ -1,0 +1,10 @@
+# lora-moe_vit-tiny_16-4-0-4_300it_toy-pascal-mt-64x64 with GradientConflictHook: the pairwise cosine of the tasks' gradients
+# on the shared parameters every 10 iterations (docs/method.md, "Gradient conflict";
+# tools/analysis/plot_gradient_conflict.py draws the four methods of this folder together).
+_base_ = ['../lora-moe_vit-tiny_16-4-0-4_300it_toy-pascal-mt-64x64.py']
+custom_hooks = [
+    dict(type='SaveMetricsHook'),
+    dict(type='CheckFiniteLossHook'),
+    dict(type='PerIterSeedHook'),
+    dict(type='GradientConflictHook', interval=10),
+]

@@ -1,0 +1,239 @@
+"""Time a whole evaluation at dataset scale: loading, model, post-processing and every meter.
+
+N synthetic PASCAL-size images (``tools/misc/make_toy_pascal_mt.py --min-size 375 --max-size
+500``, the real ``PASCAL_MT`` layout; or ``--data-root`` of your own) go through the config's own
+test loader, model (``CHECKPOINT``, e.g. the README's toy run, for realistic predictions) and
+evaluator (``MultiTaskMetric`` computing in-process), run by mmengine's Runner (``runner.test()``)
+on one core. A hook and timers split each test iteration into
+
+- ``load``: the data loader (between two iterations);
+- ``model``: ``test_step`` less the post-processing;
+- ``post``: ``output_restore.restore_prediction`` (crop, unflip, resize, activation), per task;
+- ``meter/<task>``: each task meter's ``process``; ``metric_other``: the rest of the evaluator;
+
+and prints seconds per image for each stage, the peak RSS, and the projected time of
+PASCAL-Context val (5,105 images) with the model on one process and the meters on ``--workers``
+processes (``MultiTaskMetric.num_workers``: they overlap the model, so the wall time is the
+larger of the two).
+
+Example::
+
+    python tools/analysis/benchmark_eval.py \\
+        configs/toy/ase_vit-tiny_16-3-1-4_300it_toy-pascal-mt-64x64.py work_dirs/toy/iter_300.pth \\
+        --num-images 30 --workers 16 --out work_dirs/benchmark_eval.json
+"""
+import os
+
+for _var in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'NUMBA_NUM_THREADS'):
+    os.environ.setdefault(_var, '1')  # one core, before numpy / torch load
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os.path as osp  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections import defaultdict  # noqa: E402
+
+import torch  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+from mmengine.hooks import Hook  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+import mmase  # noqa: E402,F401  (registers the modules)
+from mmase.models.segmentors import output_restore  # noqa: E402
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+#: PASCAL-Context val images.
+PASCAL_VAL = 5105
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Time a full-size evaluation by stage')
+    parser.add_argument('config', help='test config (its test_dataloader / test_evaluator)')
+    parser.add_argument('checkpoint', nargs='?', help='model weights (default: the init weights)')
+    parser.add_argument('--num-images', type=int, default=20,
+                        help='images to generate (default: 20; --data-root: all its val images)')
+    parser.add_argument('--data-root', help='a PASCAL_MT folder (default: generate one)')
+    parser.add_argument('--min-size', type=int, default=375, help='generated smallest side')
+    parser.add_argument('--max-size', type=int, default=500, help='generated largest side')
+    parser.add_argument('--workers', type=int, default=16,
+                        help='metric processes assumed for the projection (default: 16)')
+    parser.add_argument('--edge-matcher', choices=('exact', 'seism'),
+                        help='MultiTaskMetric.edge_matcher (default: the config\'s)')
+    parser.add_argument('--save-edge-maps', help='also save the edge task\'s predictions and '
+                        'ground truths as p<i> / g<i> in this .npz (for benchmark_edges.py --maps)')
+    parser.add_argument('--work-dir', help='Runner work_dir (default: a temporary folder)')
+    parser.add_argument('--out', help='write the figures as JSON to this file')
+    return parser.parse_args(argv)
+
+
+class StageTimer(Hook):
+    """Seconds of each test iteration: data loading (since the previous one ended) and the rest."""
+
+    def __init__(self):
+        self.load, self.step, self.images = [], [], 0
+        self._mark = None
+
+    def before_test_epoch(self, runner):
+        self._mark = time.perf_counter()
+
+    def before_test_iter(self, runner, batch_idx, data_batch=None):
+        now = time.perf_counter()
+        self.load.append(now - self._mark)
+        self._mark = now
+
+    def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        now = time.perf_counter()
+        self.step.append(now - self._mark)
+        self.images += len(outputs)
+        self._mark = now
+
+
+def timed(function, totals, key):
+    """``function`` adding its seconds to ``totals[key]`` (``key`` may be a callable of the
+    arguments)."""
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            name = key(*args, **kwargs) if callable(key) else key
+            totals[name] += time.perf_counter() - start
+    return wrapper
+
+
+def keep_inputs(function, store):
+    """``function(pred, gt)`` that also appends copies of its inputs to ``store``."""
+    def wrapper(pred, gt):
+        store.append((pred.copy(), gt.copy()))
+        return function(pred, gt)
+    return wrapper
+
+
+def warm_up() -> float:
+    """Compile (or load from numba's cache) the edge meter's and the post-processing's loops on
+    tiny inputs, so that no timed image pays for it; returns the seconds it took."""
+    import types
+
+    import numpy as np
+
+    from mmase.evaluation import EdgeMeter
+    start = time.perf_counter()
+    gt = np.zeros((12, 12), np.uint8)
+    gt[6] = 1
+    EdgeMeter().process(np.linspace(0, 1, 144).reshape(12, 12), gt)
+    for activation, channels in (('argmax', 3), ('identity', 1)):
+        output_restore.restore_prediction(torch.zeros(1, channels, 4, 4), dict(ori_shape=(6, 6)),
+                                          types.SimpleNamespace(activation=activation,
+                                                                flip_sign=None))
+    return time.perf_counter() - start
+
+
+def make_data(args, folder):
+    """Generate the synthetic PASCAL-size val set (the toy generator's CLI)."""
+    tool = osp.join(ROOT, 'tools', 'misc', 'make_toy_pascal_mt.py')
+    subprocess.run([sys.executable, tool, '--out', folder, '--num-train', '1', '--num-val',
+                    str(args.num_images), '--min-size', str(args.min_size), '--max-size',
+                    str(args.max_size)], check=True, stdout=subprocess.DEVNULL)
+    return folder
+
+
+def build_runner(args, data_root, work_dir):
+    cfg = Config.fromfile(args.config)
+    cfg.work_dir = work_dir
+    cfg.load_from = args.checkpoint
+    cfg.launcher = 'none'
+    loader = cfg.test_dataloader
+    loader.batch_size = 1
+    loader.num_workers = 0  # loading timed in this process
+    loader.persistent_workers = False
+    loader.dataset.data_root = data_root
+    evaluator = cfg.test_evaluator
+    evaluator.num_workers = 0  # the meters timed in this process
+    evaluator.pop('edge_save_dir', None)
+    if args.edge_matcher:
+        evaluator.edge_matcher = args.edge_matcher
+    cfg.default_hooks.pop('visualization', None)
+    cfg.log_level = 'WARNING'
+    return Runner.from_cfg(cfg)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.num_images < 1 or args.workers < 1:
+        raise SystemExit('--num-images and --workers must be >= 1')
+    torch.set_num_threads(1)
+    compile_seconds = warm_up()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_root = args.data_root or make_data(args, osp.join(tmp, 'pascal_mt'))
+        runner = build_runner(args, data_root, args.work_dir or osp.join(tmp, 'work'))
+        seconds = defaultdict(float)
+        timer = StageTimer()
+        runner.register_hook(timer, priority='LOWEST')
+        metric = runner.test_evaluator.metrics[0]
+        saved = []
+        for task in metric.tasks:  # each meter's process, timed
+            meter = metric._meter(task)
+            meter.process = timed(meter.process, seconds, f'meter/{task}')
+            if args.save_edge_maps and task == 'edge':
+                meter.process = keep_inputs(meter.process, saved)
+        metric.process = timed(metric.process, seconds, 'metric')
+        restore = output_restore.restore_prediction
+        output_restore.restore_prediction = timed(restore, seconds,
+                                                  lambda out, meta, spec, *a, **k:
+                                                  f'post/{spec.name}')
+        try:
+            metrics = runner.test()
+        finally:
+            output_restore.restore_prediction = restore
+    if args.save_edge_maps:
+        import numpy as np
+        np.savez_compressed(args.save_edge_maps, **{f'p{i}': p for i, (p, _) in enumerate(saved)},
+                            **{f'g{i}': g for i, (_, g) in enumerate(saved)})
+    images = timer.images
+    stages = {'load': sum(timer.load[1:]) / max(len(timer.load) - 1, 1)}  # first: warm-up
+    post = sum(v for k, v in seconds.items() if k.startswith('post/'))
+    meters = sum(v for k, v in seconds.items() if k.startswith('meter/'))
+    stages['model'] = (sum(timer.step) - seconds['metric'] - post) / images
+    for key in sorted(seconds):
+        if key.startswith(('post/', 'meter/')):
+            stages[key] = seconds[key] / images
+    stages['post'] = post / images
+    stages['meters'] = meters / images
+    stages['metric_other'] = (seconds['metric'] - meters) / images
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    evaluation = stages['post'] + seconds['metric'] / images  # all but loading and the model
+    model_side = stages['load'] + stages['model'] + stages['post']
+    metric_side = seconds['metric'] / images / args.workers
+    projection = dict(images=PASCAL_VAL, workers=args.workers,
+                      model_process_minutes=PASCAL_VAL * model_side / 60,
+                      metric_workers_minutes=PASCAL_VAL * metric_side / 60,
+                      wall_minutes=PASCAL_VAL * max(model_side, metric_side) / 60,
+                      evaluation_one_core_minutes=PASCAL_VAL * evaluation / 60)
+    print(f'{images} images of {args.min_size}-{args.max_size} px, one core; seconds per image:')
+    for key, value in stages.items():
+        print(f'  {key:22s} {value:8.4f}')
+    print(f'  {"evaluation (no model)":22s} {evaluation:8.4f}  (post-processing + evaluator)')
+    print(f'peak RSS {peak_rss_mb:.0f} MiB; compiled loops ready in {compile_seconds:.1f} s '
+          f'(once per machine: numba caches them)')
+    print(f'PASCAL-Context val ({PASCAL_VAL}): model process '
+          f'{projection["model_process_minutes"]:.1f} min, meters on {args.workers} workers '
+          f'{projection["metric_workers_minutes"]:.1f} min, '
+          f'wall ~{projection["wall_minutes"]:.1f} min')
+    result = dict(config=args.config, checkpoint=args.checkpoint, images=images,
+                  seconds_per_image=stages, evaluation_seconds_per_image=evaluation,
+                  peak_rss_mb=peak_rss_mb, compile_seconds=compile_seconds,
+                  projection=projection, metrics=metrics)
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w') as f:
+            json.dump(result, f, indent=1)
+        print(f'wrote {args.out}')
+    return result
+
+
+if __name__ == '__main__':
+    main()
