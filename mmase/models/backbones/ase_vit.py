@@ -55,7 +55,8 @@ class ASEViT(AdaptedBackbone):
             ``alpha`` (None = rank, i.e. scale 1), ``shared_gating`` ('adaptive' (ASE) |
             'fixed' (naive shared expert, weight 1) | 'none'), ``targets`` (only for
             'linear'; default ('qkv', 'proj', 'fc1', 'fc2')), ``blocks`` (None = all blocks,
-            or block indices), ``stages`` (None; a ViT has one stage), ``active_experts`` (None, or a stated ``k + S`` to check),
+            or block indices), ``stages`` (None; a ViT has one stage), ``active_experts``
+            (None, or a stated ``k + S`` to check),
             ``load_balance_weight`` (0.0: off; Switch loss, ``loss_lb_<task>``),
             ``mi_loss_weight`` (0.0: off; Mod-Squad mutual information, ``loss_mi``).
             ``num_experts=1, top_k=1, num_shared=0`` is plain LoRA (no router). None: none.
@@ -72,8 +73,9 @@ class ASEViT(AdaptedBackbone):
             ``loss_lb_mlp_<task>``), ``mi_loss_weight`` (0.0: off, ``loss_mi_mlp``), and the
             layer's own keys with their defaults: FGMoE ``num_experts`` (16 slices, shared
             ones included), ``top_k`` (6), ``num_shared`` (2), ``global_expert`` (True),
-            ``task_specific_experts`` (True); TaskMoE ``num_experts`` (8), ``top_k`` (2),
-            ``gating`` ('task_router' | 'task_embedding'), ``gate_norm`` ('topk' | 'all'),
+            ``task_specific_experts`` (True); TaskMoE ``num_experts`` (8), ``top_k`` (1),
+            ``gating`` ('task_router' | 'task_embedding' | 'task_level'), ``gate_norm``
+            ('topk' | 'all'),
             ``init_noise`` (0.0). Default: None (plain MLPs).
         pretrained (str, optional): Local path of a timm ViT state dict (``.pth``/``.pt`` or
             ``.safetensors``, optionally under a ``state_dict``/``model`` key), loaded by
