@@ -2,4 +2,4 @@
 # plain LoRA r=4 on the attention projections only (no expert, no router, no task embedding: the
 # backbone runs once per batch for all tasks). ASE protocol base (224x224, 40 epochs).
 _base_ = ['./_base_/ase_mit-b2_pascal_mt_224.py']
-model = dict(backbone=dict(experts=None, task_embedding=False))
+model = dict(backbone=dict(adapter=None, task_embedding=False))

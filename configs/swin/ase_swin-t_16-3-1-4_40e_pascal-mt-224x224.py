@@ -3,5 +3,5 @@
 # and the shared), plain LoRA r=4 on the window attention's qkv/proj, task embeddings on the
 # patch tokens, MI loss. ASE protocol base (224x224, 40 epochs, astmt, ResNet-18 STL Δm).
 _base_ = ['./_base_/ase_swin-t_pascal_mt_224.py']
-model = dict(backbone=dict(experts=dict(num_experts=16, top_k=3, num_shared=1, rank=4, alpha=4,
+model = dict(backbone=dict(adapter=dict(num_experts=16, top_k=3, num_shared=1, rank=4, alpha=4,
                                         shared_gating='adaptive')))

@@ -10,7 +10,7 @@ model = dict(
         backbone=dict(type='MixVisionTransformer', embed_dims=16, num_stages=2,
                       num_layers=[2, 2], num_heads=[2, 4], patch_sizes=[7, 3], strides=[4, 2],
                       sr_ratios=[2, 1], out_indices=(0, 1), mlp_ratio=2),
-        experts=dict(num_experts=16, top_k=3, num_shared=1, rank=4, alpha=4,
+        adapter=dict(num_experts=16, top_k=3, num_shared=1, rank=4, alpha=4,
                      shared_gating='adaptive', mi_loss_weight=0.005),
         lora=dict(rank=4, alpha=4),
         task_embedding=True),

@@ -10,7 +10,7 @@ model = dict(
         backbone=dict(type='SwinTransformer', pretrain_img_size=64, embed_dims=32, patch_size=4,
                       window_size=4, mlp_ratio=2, depths=(2, 2), num_heads=(2, 4),
                       strides=(4, 2), out_indices=(0, 1), drop_path_rate=0.0),
-        experts=dict(num_experts=16, top_k=3, num_shared=1, rank=4, alpha=4,
+        adapter=dict(num_experts=16, top_k=3, num_shared=1, rank=4, alpha=4,
                      shared_gating='adaptive', mi_loss_weight=0.005),
         lora=dict(rank=4, alpha=4),
         task_embedding=True),

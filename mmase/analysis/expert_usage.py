@@ -48,6 +48,7 @@ from mmseg.registry import MODELS
 import mmase  # noqa: F401  (registers the modules)
 from mmase.engine import check_checkpoint
 from mmase.models.adapters import RoutingBookkeeping
+from mmase.models.backbones import MultiTaskBackbone
 
 #: Output file names in the ``--out`` directory.
 EXPERT_USAGE_FILES = dict(
@@ -124,12 +125,12 @@ def _router_of(module: nn.Module) -> Optional[nn.Module]:
 def find_routed_layers(backbone: nn.Module) -> Dict[str, nn.Module]:
     """The layers of ``backbone`` whose gates come from a router, by name (module order).
 
-    The names are those of the backbone's routing statistics: its ``routed_layers()`` when it
-    has them (e.g. ``blocks.0.mlp`` for experts beside the FFN), else every module keeping
-    statistics (:class:`RoutingBookkeeping`). A layer counts when it has a router: plain LoRA
-    (one expert, no adaptively gated shared expert) has constant gates and no router.
+    The names are those of the backbone's routing statistics: a multi-task backbone's
+    ``routed_layers()`` (e.g. ``blocks.0.mlp`` for experts beside the FFN), else every module
+    keeping statistics (:class:`RoutingBookkeeping`). A layer counts when it has a router: plain
+    LoRA (one expert, no adaptively gated shared expert) has constant gates and no router.
     """
-    if hasattr(backbone, 'routed_layers'):
+    if isinstance(backbone, MultiTaskBackbone):
         candidates = backbone.routed_layers()
     else:
         candidates = backbone.named_modules()
@@ -165,13 +166,11 @@ def check_routed_backbone(model: nn.Module, cfg: Config) -> Tuple[nn.Module, Dic
     backbone_cfg = cfg.model.get('backbone') or {}
     if backbone is None:
         raise ValueError(f"model.type={cfg.model.get('type')!r} has no backbone to analyse")
-    needed = ('routing_stats', 'reset_routing_stats')
-    if not all(callable(getattr(backbone, name, None)) for name in needed) or not hasattr(
-            backbone, 'record_routing'):
+    if not isinstance(backbone, MultiTaskBackbone):
         raise ValueError(
             f"model.backbone.type={backbone_cfg.get('type')!r} records no routing statistics "
-            f'(it has no routing_stats() / record_routing): expert usage needs a routed '
-            f"backbone, e.g. model.backbone.type='ASEViT' with model.backbone.adapter "
+            f'(it is not a multi-task backbone): expert usage needs a routed backbone, e.g. '
+            f"model.backbone.type='ASEViT' or 'TaskRoutedBackbone' with model.backbone.adapter "
             f'(num_experts > 1) or model.backbone.mlp_moe')
     layers = find_routed_layers(backbone)
     if not layers:

@@ -5,8 +5,9 @@ import torch
 import torch.nn.functional as F
 from mmengine.model import BaseDataPreprocessor
 from mmengine.structures import PixelData
-from mmengine.registry import FUNCTIONS
 from mmseg.registry import MODELS
+
+from mmase.tasks import task_spec_by_gt_field
 
 
 def _pad_bottom_right(tensor: torch.Tensor, height: int, width: int,
@@ -28,9 +29,7 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
     Images ``(3, H, W)`` uint8 BGR become a float batch ``(N, 3, H', W')``: optional BGR->RGB,
     ``(x - mean) / std``, bottom/right padding with ``pad_val`` to ``size`` (training), to a
     multiple of ``size_divisor`` and, always, to the largest image of the batch. Each
-    ``gt_<field>`` map on the samples (any declared task's field, looked up through mmengine's
-    ``FUNCTIONS`` registry, ``mmase_task_spec_by_gt_field``: models never import the task table)
-    is padded the same way with its task's ignore value (255 for label maps, 0 for normals and
+    ``gt_<field>`` map on the samples (any declared task's field, :mod:`mmase.tasks`) is padded the same way with its task's ignore value (255 for label maps, 0 for normals and
     depth). The padding of each sample
     is recorded in its metainfo as ``padding_size = (left, right, top, bottom)`` and
     ``pad_shape``, as mmseg does, so predictions can be cropped back.
@@ -108,7 +107,7 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
         ``stack_batch`` does: a map of the image's size (any training pipeline) ends at the batch
         size; one of another size (a test pipeline keeps the ground truth at the original size,
         which mmseg's benchmark.py batches with ``training=True``) keeps its own frame."""
-        spec_of = FUNCTIONS.get('mmase_task_spec_by_gt_field')
+        spec_of = task_spec_by_gt_field
         for key in list(sample.keys()):
             spec = spec_of(key) if key.startswith('gt_') else None
             if spec is not None:

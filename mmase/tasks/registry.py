@@ -7,14 +7,11 @@ that read a config (datasets, ``MultiTaskMetric``, ``MultiTaskEncoderDecoder``) 
 (dataloader workers, distributed ranks) knows the tasks. Declaring the same task again with the
 same settings does nothing; with other settings it is an error.
 
-The model side looks the declarations up through mmengine's ``FUNCTIONS`` registry
-(``mmase_get_task_spec``, ``mmase_declare_tasks``, ``mmase_check_tasks``), so nothing in
-``mmase.models`` imports this module.
+``mmase.tasks`` sits below every other package: the models, datasets and evaluator import it
+(it imports none of them).
 """
 from collections.abc import Mapping
 from typing import Dict, Iterable, Iterator, Optional, Sequence, Tuple, Union
-
-from mmengine.registry import FUNCTIONS
 
 from .kinds import TASK_KINDS
 from .spec import TaskSpec
@@ -149,10 +146,3 @@ def check_tasks(tasks: Iterable[str], field: str = 'tasks',
         raise ValueError(f'{field}: repeated task in {tasks}')
     return tasks
 
-
-# the model side's lookups (mmase.models never imports mmase.tasks)
-FUNCTIONS.register_module('mmase_get_task_spec', module=get_task_spec, force=True)
-FUNCTIONS.register_module('mmase_declare_tasks', module=declare_tasks, force=True)
-FUNCTIONS.register_module('mmase_check_tasks', module=check_tasks, force=True)
-FUNCTIONS.register_module('mmase_task_spec_by_gt_field', module=task_spec_by_gt_field,
-                          force=True)

@@ -13,6 +13,7 @@ from mmengine.runner import IterBasedTrainLoop
 
 from mmase.engine.hooks import ExpertActivationHook
 from mmase.engine.hooks.expert_activation_hook import merge_rank_stats
+from mmase.models.backbones import MultiTaskBackbone
 
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(__file__)), 'test_tools'))
 from tool_helpers import ROOT, run  # noqa: E402
@@ -20,11 +21,20 @@ from tool_helpers import ROOT, run  # noqa: E402
 TOY_EPOCHS = osp.join(osp.dirname(__file__), 'data', 'toy_epochs_expert_activation.py')
 
 
-class FakeBackbone(torch.nn.Module):
-    """The routing API of ASEViT: two routed layers, 3 sparse experts, 1 shared in the first."""
+class FakeBackbone(MultiTaskBackbone):
+    """A multi-task backbone whose routing statistics are made up: two routed layers, 3 sparse
+    experts, 1 shared in the first."""
+
+    task_agnostic = False
+
+    def _embed(self, inputs):
+        raise NotImplementedError
+
+    def _encode(self, tokens, grid):
+        raise NotImplementedError
 
     def __init__(self):
-        super().__init__()
+        super().__init__(('semseg', ))
         self.layer_a = torch.nn.Module()
         self.layer_a.num_shared = 1
         self.layer_b = torch.nn.Module()  # no num_shared: counted as 0
@@ -113,7 +123,7 @@ def test_merge_over_ranks_by_hand():
 def test_errors(tmp_path):
     runner = fake_runner(tmp_path)
     runner.model = SimpleNamespace(backbone=torch.nn.Linear(2, 2))
-    with pytest.raises(ValueError, match=r"needs a routed backbone.*model.backbone.type="
+    with pytest.raises(ValueError, match=r"needs a multi-task backbone.*model.backbone.type="
                        r"'FakeBackbone'"):
         ExpertActivationHook().before_train(runner)
     iter_loop = IterBasedTrainLoop.__new__(IterBasedTrainLoop)

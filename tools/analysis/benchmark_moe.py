@@ -95,7 +95,8 @@ import torch.nn as nn
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)  # run from a clone
 from mmase.models.adapters import (LoRAExperts, MoELoRAFFN, MoELoRALinear,  # noqa: E402
-                                   RoutingBookkeeping, moe_gates, wrap_linears)
+                                   RoutingBookkeeping, moe_gates)
+from mmase.models.injection import TaskContext, wrap_linears  # noqa: E402
 from mmase.models.backbones.ase_vit import TARGET_LAYERS  # noqa: E402
 from mmase.models.backbones.vit_layers import Block  # noqa: E402
 
@@ -129,7 +130,6 @@ class LoopLoRAExperts(RoutingBookkeeping, nn.Module):
     Shapes: ``x`` ``(B, *, d_in)``, ``task`` int or LongTensor ``(B,)`` -> ``(B, *, d_out)``.
     """
 
-    task_conditioned = True
 
     def __init__(self, in_features: int, out_features: int, num_tasks: int, num_experts: int,
                  top_k: int, num_shared: int, rank: int, scaling: float = 1.0,
@@ -217,7 +217,6 @@ class LoopLoRAExperts(RoutingBookkeeping, nn.Module):
 class LoopMoELoRALinear(nn.Module):
     """A frozen linear plus :class:`LoopLoRAExperts`: the loop twin of ``MoELoRALinear``."""
 
-    task_conditioned = True
 
     def __init__(self, base_layer: nn.Linear, experts: LoopLoRAExperts):
         super().__init__()
@@ -274,7 +273,9 @@ def _sync_for(device: torch.device) -> Callable[[], None]:
 def plain_block(channels: int = CHANNELS, heads: int = HEADS) -> Block:
     """A frozen ViT block (ViT-S by default; same weights on every call)."""
     torch.manual_seed(0)
-    return Block(channels, heads, 4.0).requires_grad_(False)
+    block = Block(channels, heads, 4.0).requires_grad_(False)
+    block.task_context = TaskContext()  # the routed layers read the task from it
+    return block
 
 
 def adapted_block(expert_cfg, num_tasks: int = 1, channels: int = CHANNELS,
@@ -290,7 +291,7 @@ def adapted_block(expert_cfg, num_tasks: int = 1, channels: int = CHANNELS,
                                shared_gating='adaptive')
         with torch.no_grad():  # nonzero B: nothing can be skipped
             module.lora_B.copy_(0.02 * torch.randn(module.lora_B.shape, generator=generator))
-        return module
+        return block.task_context.bind(module)
 
     wrap_linears(block, TARGET_LAYERS.values(), factory)
     return block
@@ -301,14 +302,20 @@ def loop_block(fused_block: Block, dispatch: bool = True, channels: int = CHANNE
     """The per-expert-loop twin of ``fused_block`` (same weights, same function)."""
     block = plain_block(channels, heads)
     wrap_linears(block, TARGET_LAYERS.values(),
-                 lambda name, linear: LoopMoELoRALinear.from_fused(
-                     linear, fused_block.get_submodule(name), dispatch))
+                 lambda name, linear: block.task_context.bind(LoopMoELoRALinear.from_fused(
+                     linear, fused_block.get_submodule(name), dispatch)))
     return block
+
+
+def call(block: nn.Module, x: torch.Tensor, task) -> torch.Tensor:
+    """``block(x)`` for ``task`` (an int or one index per sample)."""
+    with block.task_context.use(task):
+        return block(x)
 
 
 def step(block: nn.Module, x: torch.Tensor, task) -> None:
     """One forward+backward; gradients are dropped afterwards."""
-    block(x, task).sum().backward()
+    call(block, x, task).sum().backward()
     x.grad = None
     for param in block.parameters():
         param.grad = None
@@ -345,7 +352,7 @@ def run(repeats: int, warmup: int = 1, clock: Callable[[], float] = time.perf_co
         loop = place(loop_block(ours, dispatch, channels, heads))
         ours = place(ours)
         with torch.no_grad():  # the reference must compute the same function
-            diff = (ours(x, 0) - loop(x, 0)).abs().max().item()
+            diff = (call(ours, x, 0) - call(loop, x, 0)).abs().max().item()
         if diff > tolerance:
             raise RuntimeError(f'{key}: loop reference differs from the fused module by {diff}')
         variants[key] = lambda b=ours: step(b, x, 0)
@@ -353,8 +360,8 @@ def run(repeats: int, warmup: int = 1, clock: Callable[[], float] = time.perf_co
     variants.update(loops)
     multi = place(adapted_block(EXPERT_CONFIGS[0], NUM_TASKS, channels, heads))
     with torch.no_grad():  # batched multi-task must equal one pass per task
-        batched = multi(x_tasks, task_index)
-        diff = max((batched[t * batch:(t + 1) * batch] - multi(x, t)).abs().max().item()
+        batched = call(multi, x_tasks, task_index)
+        diff = max((batched[t * batch:(t + 1) * batch] - call(multi, x, t)).abs().max().item()
                    for t in range(NUM_TASKS))
     if diff > tolerance:
         raise RuntimeError(f'batched multi-task differs from sequential by {diff}')

@@ -29,7 +29,7 @@ model = dict(
             mlp_ratio=4, qkv_bias=True, drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.1,
             # mmseg's name of the file (download it to pretrain/; a local file is required)
             init_cfg=dict(type='Pretrained', checkpoint='pretrain/mit_b2_20220624-66e8bf70.pth')),
-        experts=dict(num_experts=16, top_k=3, num_shared=1, rank=4, alpha=4,
+        adapter=dict(num_experts=16, top_k=3, num_shared=1, rank=4, alpha=4,
                      shared_gating='adaptive', stages=None, mi_loss_weight=0.005),
         lora=dict(rank=4, alpha=4, targets=('qkv', 'proj')),
         task_embedding=True),

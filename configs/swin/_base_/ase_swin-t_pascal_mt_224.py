@@ -31,7 +31,7 @@ model = dict(
                           checkpoint='pretrain/swin_tiny_patch4_window7_224_20220317-1cdeb081.pth')),
         # the paper's ASE: N/k/S/r = 16/3/1/4 beside every FFN, Mod-Squad MI loss (weight as
         # configs/_base_/models/ase_vit_pascal_mt.py)
-        experts=dict(num_experts=16, top_k=3, num_shared=1, rank=4, alpha=4,
+        adapter=dict(num_experts=16, top_k=3, num_shared=1, rank=4, alpha=4,
                      shared_gating='adaptive', stages=None, mi_loss_weight=0.005),
         lora=dict(rank=4, alpha=4, targets=('qkv', 'proj')),
         task_embedding=True),

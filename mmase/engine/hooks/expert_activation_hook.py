@@ -11,6 +11,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import IterBasedTrainLoop
 from mmseg.registry import HOOKS
 
+from mmase.models.backbones import MultiTaskBackbone
 from .save_metrics_hook import write_json_atomic
 
 #: ``format`` field of the JSON this hook writes (read by tools/analysis/plot_expert_activation.py).
@@ -131,13 +132,11 @@ class ExpertActivationHook(Hook):
     def _backbone(runner):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         backbone = getattr(model, 'backbone', None)
-        needed = ('routing_stats', 'reset_routing_stats')
-        if backbone is None or not all(callable(getattr(backbone, n, None)) for n in needed) \
-                or not hasattr(backbone, 'record_routing'):
+        if not isinstance(backbone, MultiTaskBackbone):
             backbone_type = runner.cfg.get('model', {}).get('backbone', {}).get('type')
-            raise ValueError(f'ExpertActivationHook (custom_hooks) needs a routed backbone with '
-                             f'record_routing and routing_stats(); model.backbone.type='
-                             f'{backbone_type!r} has none')
+            raise ValueError(f'ExpertActivationHook (custom_hooks) needs a multi-task backbone '
+                             f'(routing statistics); model.backbone.type={backbone_type!r} is '
+                             f'not one')
         return backbone
 
     def _path(self, runner) -> str:

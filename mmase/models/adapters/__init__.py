@@ -1,7 +1,6 @@
 """Parameter-efficient adapters and MLP-level expert layers: they see a tensor and a task index,
 nothing of ViTs or tasks' names."""
 from .fgmoe import FGMoE, check_fgmoe_args
-from .inject import wrap_linears, wrap_modules
 from .lora import LoRALinear
 from .lora_merge import MergeableLoRA, merge_lora, unmerge_lora
 from .moe_lora import (GATING_MODES, LoRAExperts, MoELoRALinear, check_int_arg,
@@ -17,5 +16,5 @@ __all__ = [
     'RoutingBookkeeping', 'TASK_MOE_GATE_NORMS', 'TASK_MOE_GATINGS', 'TaskMoE', 'TaskRouter',
     'check_fgmoe_args', 'check_int_arg', 'check_moe_lora_args', 'check_task_index',
     'check_task_moe_args', 'has_router', 'load_balance_loss', 'moe_gates', 'select_gates',
-    'task_expert_mutual_information', 'wrap_linears', 'wrap_modules'
+    'task_expert_mutual_information'
 ]

@@ -129,8 +129,6 @@ class FGMoE(RoutingBookkeeping, nn.Module):
         - output: ``(N, *, d_out)``.
     """
 
-    #: Callers pass ``(x, task)`` to modules carrying this flag.
-    task_conditioned = True
     #: Parameters holding expert weights (for parameter budgets; the frozen global expert and
     #: the router are not among them).
     expert_parameter_names = ('expert_fc1_weight', 'expert_fc1_bias', 'expert_fc2_weight',

@@ -29,8 +29,7 @@ class MoELoRAFFN(nn.Module):
     """A frozen FFN plus task-routed LoRA experts beside it (``y = FFN(x) + delta(x)``).
 
     Args:
-        ffn (nn.Module): The FFN to wrap; its forward is ``ffn(x)`` or ``ffn(x, task)`` (when
-            it sets ``task_conditioned``); frozen in place, not copied. Its submodules are
+        ffn (nn.Module): The FFN to wrap (``ffn(x)``); frozen in place, not copied. Its submodules are
             registered under their own names on this layer.
         in_features (int, optional): Width of the FFN's input; read from ``ffn.fc1`` when
             None. Default: None.
@@ -43,7 +42,8 @@ class MoELoRAFFN(nn.Module):
         task_source (Callable[[], int | Tensor], optional): Where the task index comes from
             when the host calls ``layer(x)`` without one (a wrapped mmseg backbone, whose
             modules call their FFN with ``x`` only): e.g. a
-            :class:`~mmase.models.backbones.task_context.TaskContext`'s ``current``. Default:
+            :class:`~mmase.models.injection.TaskContext`'s ``current`` (the injector hands
+            the task through a forward pre-hook instead). Default:
             None (the task must be passed).
         **kwargs: Expert configuration of :class:`~mmase.models.adapters.LoRAExperts`
             (``num_tasks``, ``num_experts`` = N including the shared ones, ``top_k``,
@@ -54,8 +54,6 @@ class MoELoRAFFN(nn.Module):
     or LongTensor ``(N,)`` -> ``(N, *, d_out)`` (``(N, d_out, H, W)``).
     """
 
-    #: Callers pass ``(x, task)``.
-    task_conditioned = True
     #: Parameters holding expert weights (for parameter budgets; routers are separate).
     expert_parameter_names = ('experts.lora_A', 'experts.lora_B')
 
@@ -107,7 +105,7 @@ class MoELoRAFFN(nn.Module):
             raise ValueError(f'channels_first {type(self).__name__} expects (N, C, H, W) maps, '
                              f'got shape {tuple(x.shape)}')
         ffn = self._ffn
-        base = ffn(x, task) if getattr(ffn, 'task_conditioned', False) else ffn(x)
+        base = ffn(x)
         if not self.channels_first:
             return base + self.experts(x, task)
         n, _, h, w = x.shape

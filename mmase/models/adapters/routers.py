@@ -26,12 +26,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .gates import _gate_dtype, moe_gates, select_gates  # noqa: F401  (the core's names)
+from .router_losses import load_balance_loss, task_expert_mutual_information
+
 TaskIndex = Union[int, torch.Tensor]
-
-
-def _gate_dtype(tensor: torch.Tensor) -> torch.dtype:
-    """At least float32 (half-precision logits are upcast for softmaxes)."""
-    return torch.promote_types(tensor.dtype, torch.float32)
 
 
 def check_task_index(task: TaskIndex, num_tasks: int, batch_size: int) -> None:
@@ -105,133 +103,6 @@ class TaskRouter(nn.Module):
     def extra_repr(self) -> str:
         return (f'in_features={self.in_features}, num_logits={self.num_logits}, '
                 f'num_tasks={self.num_tasks}')
-
-
-def load_balance_loss(logits: torch.Tensor, top_idx: Optional[torch.Tensor], num_experts: int,
-                      group: Optional[torch.Tensor] = None,
-                      num_groups: int = 1) -> torch.Tensor:
-    """Switch-Transformer load-balancing loss over the sparse experts, per task.
-
-    ``loss = E * sum_i f_i * P_i`` with ``f_i`` the fraction of top-k selections that went to
-    expert ``i`` (so ``sum_i f_i = 1``) and ``P_i`` the mean softmax probability of expert ``i``
-    over the ``E`` sparse logits. It is 1 for perfectly uniform routing and ``E`` when one expert
-    takes everything (Fedus et al., 2021, Eq. 4, with top-k counts normalised by k).
-
-    Args:
-        logits (Tensor): ``(M, E + S)`` router logits (tokens flattened); columns past ``E``
-            (shared experts, gates of other kinds) are ignored.
-        top_idx (Tensor | None): ``(M, k)`` selected experts (None: all ``E`` selected).
-        num_experts (int): ``E``.
-        group (Tensor, optional): ``(M,)`` task index of every token; None = one group.
-        num_groups (int): Number of groups ``T`` when ``group`` is given.
-
-    Returns:
-        Tensor: ``(T,)`` loss per group (0 for groups without tokens); ``(1,)`` without groups.
-    """
-    probs = torch.softmax(logits[:, :num_experts].to(_gate_dtype(logits)), -1)
-    if top_idx is None:
-        select = torch.full_like(probs, 1.0 / num_experts)
-    else:
-        select = torch.zeros_like(probs).scatter_(-1, top_idx, 1.0 / top_idx.shape[1])
-    if group is None:
-        return num_experts * (select.mean(0) * probs.mean(0)).sum().reshape(1)
-    tokens = torch.bincount(group, minlength=num_groups).clamp(min=1).to(probs.dtype)
-    f = probs.new_zeros(num_groups, num_experts).index_add_(0, group, select)
-    p = probs.new_zeros(num_groups, num_experts).index_add(0, group, probs)
-    return num_experts * (f * p).sum(-1) / tokens.square()
-
-def select_gates(logits: torch.Tensor, num_sparse: int, top_k: int, shared_gating: str
-                 ) -> Tuple[torch.Tensor, Optional[torch.Tensor], torch.Tensor,
-                            Optional[torch.Tensor]]:
-    """Gates from router logits, computed on the selected columns only (see :func:`moe_gates`).
-
-    Differentiable under autograd; the fused MoE-LoRA function calls it without autograd and
-    backpropagates through ``soft`` by hand.
-
-    Args:
-        logits (Tensor): ``(M, n)`` router logits, ``n = num_sparse + S``, sparse experts first.
-        num_sparse (int): Size of the sparse pool ``N - S``.
-        top_k (int): ``k``, sparse experts selected per token.
-        shared_gating (str): ``'adaptive'`` | ``'fixed'`` | ``'none'``.
-
-    Returns:
-        tuple: ``soft`` ``(M, w)``, the softmax over the selected logits (``w = k + S`` for
-        'adaptive', ``k`` otherwise); ``columns`` ``(M, w)``, the logit column of each entry of
-        ``soft`` (None when ``k == num_sparse``: then ``soft`` covers columns ``0..w-1`` in
-        order); the dense ``gates`` ``(M, n)`` (zero for unselected sparse experts, 1 for
-        'fixed' shared experts); ``top_idx`` ``(M, k)``, the selected sparse experts (None when
-        ``k == num_sparse``).
-    """
-    num_tokens, num_logits = logits.shape
-    num_shared = num_logits - num_sparse
-    if top_k < num_sparse:
-        top_val, top_idx = logits[:, :num_sparse].topk(top_k, dim=-1, sorted=False)
-    else:
-        top_val, top_idx = logits[:, :num_sparse], None
-    columns = top_idx
-    if shared_gating == 'adaptive' and num_shared:
-        soft = torch.softmax(torch.cat([top_val, logits[:, num_sparse:]], -1), -1)
-        if top_idx is not None:
-            shared_cols = torch.arange(num_sparse, num_logits, device=logits.device)
-            columns = torch.cat([top_idx, shared_cols.expand(num_tokens, num_shared)], -1)
-    else:
-        soft = torch.softmax(top_val, -1)
-    if columns is None:
-        gates = soft if soft.shape[1] == num_logits else torch.cat(
-            [soft, soft.new_ones(num_tokens, num_shared)], -1)
-    else:
-        gates = soft.new_zeros(num_tokens, num_logits).scatter_(1, columns, soft)
-        if shared_gating == 'fixed' and num_shared:
-            gates[:, num_sparse:] = 1.0
-    return soft, columns, gates, top_idx
-
-
-def moe_gates(logits: torch.Tensor, num_sparse: int, top_k: int,
-              shared_gating: str) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """Turn router logits into a dense gate matrix over all experts (differentiable).
-
-    Args:
-        logits (Tensor): ``(M, num_sparse + S)`` router logits, sparse experts first.
-        num_sparse (int): Size of the sparse pool ``N - S``.
-        top_k (int): ``k``.
-        shared_gating (str): ``'adaptive'`` | ``'fixed'`` | ``'none'``.
-
-    Returns:
-        tuple: ``gates`` ``(M, num_sparse + S)`` (zero for unselected sparse experts) and the
-        selected sparse expert ids ``(M, k)`` (None when every sparse expert is selected).
-    """
-    _, _, gates, top_idx = select_gates(logits, num_sparse, top_k, shared_gating)
-    return gates, top_idx
-
-
-def task_expert_mutual_information(prob_sum: torch.Tensor, tokens: torch.Tensor,
-                                   eps: float = 1e-12) -> torch.Tensor:
-    """Mutual information ``I(T; E)`` between tasks and experts (Mod-Squad, Chen et al., 2023).
-
-    With ``P(e | t)`` the mean routing probability of task ``t``'s tokens and a uniform ``P(t)``
-    over the tasks that have tokens, ``P(t, e) = P(t) P(e | t)``, ``P(e) = sum_t P(t, e)`` and
-
-        I(T; E) = sum_t sum_e P(t, e) log(P(t, e) / (P(t) P(e))).
-
-    It is 0 when every task routes alike and ``log T`` when the tasks use disjoint experts.
-
-    Args:
-        prob_sum (Tensor): ``(T, E)`` sum over each task's tokens of the routing probabilities
-            (every row of probabilities sums to 1).
-        tokens (Tensor): ``(T,)`` tokens summed per task (0: the task did not run).
-        eps (float): Floor inside the logarithms.
-
-    Returns:
-        Tensor: scalar, in nats (differentiable through ``prob_sum``).
-    """
-    present = tokens > 0
-    if int(present.sum()) < 2:
-        return prob_sum.sum() * 0.0  # one task: I = 0 (keeps the graph)
-    cond = prob_sum[present] / tokens[present].unsqueeze(-1).to(prob_sum.dtype)
-    p_task = 1.0 / cond.shape[0]
-    marginal = cond.mean(0)
-    log_ratio = torch.log(cond.clamp(min=eps)) - torch.log(marginal.clamp(min=eps))
-    return (p_task * cond * log_ratio).sum()
 
 
 class RoutingBookkeeping:

@@ -157,8 +157,6 @@ class TaskMoE(RoutingBookkeeping, nn.Module):
         - output: ``(N, *, d_out)``.
     """
 
-    #: Callers pass ``(x, task)`` to modules carrying this flag.
-    task_conditioned = True
     #: Parameters holding expert weights (for parameter budgets; the router and task
     #: embedding are routing parameters).
     expert_parameter_names = ('fc1_weight', 'fc1_bias', 'fc2_weight', 'fc2_bias')

@@ -3,8 +3,8 @@
 ``PatchEmbed`` (``patch_embed.proj``), ``Attention`` (``attn.qkv``, ``attn.proj``), ``Mlp``
 (``mlp.fc1``, ``mlp.fc2``) and the pre-norm ``Block`` (``norm1``, ``norm2``), as timm's
 ``vision_transformer.py`` names them, so timm ViT state dicts load with a strict key check.
-Unlike timm's, every forward also takes the task index and hands it to task-conditioned
-(adapted) submodules, so adapters can wrap any linear or the MLP in place.
+Plain modules (``forward(x)``): adapters wrap any linear or the MLP in place and read the task
+index from the host's task context (:mod:`mmase.models.injection.task_context`).
 """
 from typing import Dict, Tuple
 
@@ -40,13 +40,6 @@ def resize_pos_embed(pos_embed: torch.Tensor, new_grid: Tuple[int, int],
         return pos_embed
     return resample_abs_pos_embed(pos_embed, new_size=list(new_grid), old_size=list(old_grid),
                                   num_prefix_tokens=1)
-
-
-def call_layer(layer: nn.Module, x: torch.Tensor, task) -> torch.Tensor:
-    """Apply ``layer``, passing the task index only to task-conditioned (adapted) layers."""
-    if getattr(layer, 'task_conditioned', False):
-        return layer(x, task)
-    return layer(x)
 
 
 class PatchEmbed(nn.Module):
@@ -85,19 +78,16 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(embed_dims, embed_dims * 3)
         self.proj = nn.Linear(embed_dims, embed_dims)
 
-    def forward(self, x: torch.Tensor, task) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, length, channels = x.shape
-        qkv = call_layer(self.qkv, x, task).reshape(n, length, 3, self.num_heads, -1)
+        qkv = self.qkv(x).reshape(n, length, 3, self.num_heads, -1)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         x = F.scaled_dot_product_attention(q, k, v)
-        return call_layer(self.proj, x.transpose(1, 2).reshape(n, length, channels), task)
+        return self.proj(x.transpose(1, 2).reshape(n, length, channels))
 
 
 class Mlp(nn.Module):
     """Two-layer GELU MLP (timm layout). Shapes: ``(N, L, C)`` -> ``(N, L, C)``."""
-
-    #: Takes ``(x, task)`` (for adapters on ``fc1``/``fc2``).
-    task_conditioned = True
 
     def __init__(self, embed_dims: int, hidden_dims: int):
         super().__init__()
@@ -105,8 +95,8 @@ class Mlp(nn.Module):
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden_dims, embed_dims)
 
-    def forward(self, x: torch.Tensor, task) -> torch.Tensor:
-        return call_layer(self.fc2, self.act(call_layer(self.fc1, x, task)), task)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
 
 
 class Block(nn.Module):
@@ -121,9 +111,9 @@ class Block(nn.Module):
         self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio))
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
-    def forward(self, x: torch.Tensor, task) -> torch.Tensor:
-        x = x + self.drop_path(self.attn(self.norm1(x), task))
-        return x + self.drop_path(self.mlp(self.norm2(x), task))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path(self.attn(self.norm1(x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
 def parse_arch(arch) -> Dict[str, float]:

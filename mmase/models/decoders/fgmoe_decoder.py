@@ -37,14 +37,17 @@ from mmseg.registry import MODELS
 from timm.layers import trunc_normal_
 
 from mmase.models.adapters import FGMoE, check_int_arg
+from mmase.models.backbones.timm_vit_layout import TimmViTLayout
 from mmase.models.backbones.vit_layers import Block
-from mmase.models.config_fields import check_router_loss_weights, with_defaults
+from mmase.models.injection import (TaskContext, inject, parse_adapter_configs,
+                                    register_layout)
 
-#: Keys of the ``mlp_moe`` dict: FGMoE's own (the global expert trains here) and the router
-#: losses' weights (``load_balance_weight``: Switch loss per task; ``mi_loss_weight``:
-#: Mod-Squad's task-expert mutual information).
-DECODER_MLP_MOE_DEFAULTS = dict(FGMoE.CONFIG_DEFAULTS, train_global_expert=True,
-                                load_balance_weight=0.0, mi_loss_weight=0.0)
+#: Defaults of the ``mlp_moe`` dict that differ from the encoder's (the typed
+#: :class:`~mmase.models.injection.FFNExpertsConfig` of FGMoE): the global expert trains here.
+DECODER_MLP_MOE_DEFAULTS = dict(train_global_expert=True)
+
+# the decoder's blocks are the timm-named ViT's: the same layout puts its FGMoE layers in
+register_layout('FGMoEDecoder')(TimmViTLayout)
 
 
 def check_in_channels(in_channels, field: str = 'in_channels') -> Tuple[int, ...]:
@@ -123,7 +126,17 @@ class FGMoEDecoder(BaseModule):
         self.fuse_index = fuse_index % len(self.in_channels)
         self.out_indices = self._parse_out_indices(out_indices)
         self.hidden_dims = int(embed_dims * float(mlp_ratio))
-        self.mlp_moe_cfg = self._parse_mlp_moe(mlp_moe)
+        if mlp_moe is not None and not isinstance(mlp_moe, dict):
+            raise TypeError(f'mlp_moe must be a dict or None, got {type(mlp_moe).__name__}')
+        if 'type' in (mlp_moe or {}):
+            raise ValueError("mlp_moe.type: the decoder's expert layers are FGMoE; drop 'type'")
+        cfgs = parse_adapter_configs(
+            tuple(f'task{i}' for i in range(num_tasks)), adapter=None,
+            mlp_moe=dict(DECODER_MLP_MOE_DEFAULTS, **(mlp_moe or {}), type=FGMoE),
+            hidden_dims=self.hidden_dims)
+        self.mlp_moe_cfg = cfgs.mlp_moe
+        self.load_balance_weight = float(cfgs.mlp_moe.load_balance_weight)
+        self.mi_loss_weight = float(cfgs.mlp_moe.mi_loss_weight)
         self.align_corners = align_corners
 
         self.projections = nn.ModuleList(
@@ -136,12 +149,9 @@ class FGMoEDecoder(BaseModule):
             if isinstance(module, nn.Linear):
                 trunc_normal_(module.weight, std=0.02)
                 nn.init.zeros_(module.bias)
-        layer_cfg = {k: v for k, v in self.mlp_moe_cfg.items() if k in FGMoE.CONFIG_DEFAULTS}
-        for block in self.blocks:
-            block.mlp = FGMoE(block.mlp.fc1, block.mlp.fc2, block.mlp.act, num_tasks=num_tasks,
-                              load_balance=self.load_balance_weight > 0,
-                              mutual_information=self.mi_loss_weight > 0,
-                              record_routing=record_routing, **layer_cfg)
+        self.task_context = TaskContext()
+        self._injection = inject(self, self, TimmViTLayout(self), cfgs, self.task_context,
+                                 record_routing)
         self.out_norms = nn.ModuleList(
             [nn.LayerNorm(embed_dims, eps=1e-6) for _ in self.out_indices])
 
@@ -161,20 +171,10 @@ class FGMoEDecoder(BaseModule):
             raise ValueError(f'out_indices={out_indices} must name distinct blocks')
         return tuple(sorted(result))
 
-    def _parse_mlp_moe(self, mlp_moe: Optional[dict]) -> dict:
-        cfg = with_defaults({} if mlp_moe is None else mlp_moe, DECODER_MLP_MOE_DEFAULTS,
-                            'mlp_moe')
-        FGMoE.check_config(self.hidden_dims, prefix='mlp_moe.',
-                           **{k: v for k, v in cfg.items() if k in FGMoE.CONFIG_DEFAULTS})
-        check_router_loss_weights(cfg, 'mlp_moe.')
-        self.load_balance_weight = float(cfg['load_balance_weight'])
-        self.mi_loss_weight = float(cfg['mi_loss_weight'])
-        return cfg
-
     @property
     def routed_layer_names(self) -> Tuple[str, ...]:
         """Names of the FGMoE layers (``blocks.<i>.mlp``), in block order."""
-        return tuple(f'blocks.{i}.mlp' for i in range(self.num_blocks))
+        return tuple(self._injection.mlp_moe_names)
 
     # ------------------------------------------------------------------------------------------
     def fuse(self, feats: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, Tuple[int, int]]:
@@ -201,9 +201,11 @@ class FGMoEDecoder(BaseModule):
         """Run the FGMoE blocks for ``task`` (int, or LongTensor ``(N,)``); returns maps."""
         outs = []
         x = tokens
-        for i, block in enumerate(self.blocks):
-            x = block(x, task)
-            if i in self.out_indices:
+        with self.task_context.use(task):
+            for i, block in enumerate(self.blocks):
+                x = block(x)
+                if i not in self.out_indices:
+                    continue
                 out = self.out_norms[len(outs)](x)
                 outs.append(out.transpose(1, 2).reshape(x.shape[0], self.embed_dims, *grid))
         return tuple(outs)

@@ -16,7 +16,7 @@ light head reads its task's decoder maps.
   ``init_cfg``), a local file.
 - **Decoder**: fuses the encoder maps once per batch (task-agnostic, trainable), then runs its
   task-conditioned blocks for all tasks in one pass: the fused tokens repeated per task with one
-  task index per sample (as ASEViT's batched pass, :class:`MultiTaskPassMixin`).
+  task index per sample (the batched pass of :class:`MultiTaskBackbone`).
 - **Router losses** of the decoder's FGMoE layers reach the total loss through
   :meth:`pop_aux_losses` as ``loss_lb_decoder_<task>`` and ``loss_mi_decoder``.
 
@@ -26,15 +26,14 @@ that its feature widths are checked against ``decoder.in_channels`` before train
 from typing import Optional, Sequence, Tuple
 
 import torch
-from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
-from mmase.models.backbones.multitask_pass import MultiTaskPassMixin
-from mmase.models.task_names import check_task_names
+from mmase.models.backbones.multitask_backbone import MultiTaskBackbone
+from mmase.models.injection import RoutedFamily
 
 
 @MODELS.register_module()
-class FrozenEncoderMTDecoder(MultiTaskPassMixin, BaseModule):
+class FrozenEncoderMTDecoder(MultiTaskBackbone):
     """A frozen encoder run once per batch and a multi-task decoder run for every task.
 
     Args:
@@ -66,8 +65,7 @@ class FrozenEncoderMTDecoder(MultiTaskPassMixin, BaseModule):
                  probe_size: int = 64,
                  record_routing: bool = False,
                  init_cfg: Optional[dict] = None):
-        super().__init__(init_cfg=init_cfg)
-        self.tasks = check_task_names(tasks, 'tasks')
+        super().__init__(tasks, 'batched', record_routing, init_cfg=init_cfg)
         for field, cfg in (('encoder', encoder), ('decoder', decoder)):
             if not isinstance(cfg, dict) or 'type' not in cfg:
                 raise TypeError(f'{field} must be a config dict with a type, got {cfg!r}')
@@ -77,11 +75,8 @@ class FrozenEncoderMTDecoder(MultiTaskPassMixin, BaseModule):
                              f'and record_routing); drop them from the decoder config')
         if isinstance(probe_size, bool) or not isinstance(probe_size, int) or probe_size < 1:
             raise ValueError(f'probe_size={probe_size!r} must be a positive int')
-        self.multitask_mode = 'batched'
-
         self.encoder = MODELS.build(encoder)
-        if getattr(self.encoder, 'task_conditioned', False) and not getattr(
-                self.encoder, 'task_agnostic', False):
+        if isinstance(self.encoder, MultiTaskBackbone) and not self.encoder.task_agnostic:
             raise ValueError(f"encoder ({encoder['type']}) is task-conditioned (routers or task "
                              f'embeddings); a frozen encoder runs once for all tasks, so it '
                              f'must be task-agnostic (for ASEViT: adapter=None, '
@@ -92,12 +87,9 @@ class FrozenEncoderMTDecoder(MultiTaskPassMixin, BaseModule):
         self._check_widths(probe_size)
 
         names = tuple(f'decoder.{name}' for name in self.decoder.routed_layer_names)
-        self.routing_families = [
-            dict(suffix=self.LOSS_SUFFIX, names=names,
-                 load_balance_weight=self.decoder.load_balance_weight,
-                 mi_loss_weight=self.decoder.mi_loss_weight)
-        ]
-        self._init_multitask_pass(record_routing)
+        self.routed_families = (RoutedFamily(self.LOSS_SUFFIX, names,
+                                             self.decoder.load_balance_weight,
+                                             self.decoder.mi_loss_weight), )
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -119,7 +111,7 @@ class FrozenEncoderMTDecoder(MultiTaskPassMixin, BaseModule):
     @torch.no_grad()
     def encode(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """The frozen encoder's maps ``(N, C_i, h_i, w_i)`` of ``(N, 3, H, W)`` images."""
-        if getattr(self.encoder, 'task_conditioned', False):
+        if isinstance(self.encoder, MultiTaskBackbone):
             feats = self.encoder(inputs, self.encoder.tasks[0])  # task-agnostic: any task
         else:
             feats = self.encoder(inputs)
@@ -142,16 +134,15 @@ class FrozenEncoderMTDecoder(MultiTaskPassMixin, BaseModule):
                              f'{type(self.encoder).__name__} gives {len(widths)} feature maps '
                              f'of widths {widths}')
 
-    # the two halves of a multi-task pass (MultiTaskPassMixin composes them)
+    # the two halves of a multi-task pass (MultiTaskBackbone composes them)
     def _embed(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
         """Encoder once (no gradient), then the decoder's task-agnostic fusion."""
         if inputs.dim() != 4:
             raise ValueError(f'inputs must be (N, C, H, W), got shape {tuple(inputs.shape)}')
         return self.decoder.fuse(self.encode(inputs))
 
-    def _encode(self, tokens: torch.Tensor, grid: Tuple[int, int],
-                task) -> Tuple[torch.Tensor, ...]:
-        return self.decoder.decode(tokens, grid, task)
+    def _encode(self, tokens: torch.Tensor, grid: Tuple[int, int]) -> Tuple[torch.Tensor, ...]:
+        return self.decoder.decode(tokens, grid, self.task_context.current())
 
     def extra_repr(self) -> str:
         return f'tasks={self.tasks}'

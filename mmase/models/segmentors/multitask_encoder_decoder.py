@@ -2,27 +2,19 @@
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from mmengine.logging import print_log
 from mmengine.model import ModuleDict
-from mmengine.registry import FUNCTIONS
 from mmengine.structures import PixelData
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
+from mmase.models.backbones import MultiTaskBackbone
+from mmase.tasks import check_tasks, declare_tasks, get_task_spec
 from . import output_restore
 from .task_addition import (TASK_ADDITION_KEYS, TaskFreezer, check_task_addition,
                             checkpoint_tasks, load_with_new_tasks)
-
-
-def _task_function(name: str):
-    """A task-declaration function of ``mmase.tasks`` (registered in mmengine's FUNCTIONS under
-    ``mmase_<name>``): the models look task declarations up, they never import the table."""
-    function = FUNCTIONS.get(f'mmase_{name}')
-    if function is None:
-        raise RuntimeError(f'mmase_{name} is not registered: import mmase (or mmase.tasks) '
-                           f'before building the model')
-    return function
 
 
 @MODELS.register_module()
@@ -30,11 +22,14 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
     """Multi-task encoder-decoder for dense prediction.
 
     A *task-agnostic* backbone (any mmseg backbone, e.g. ``VisionTransformer``) runs once per
-    batch and its features feed every head. A *task-conditioned* backbone (attribute
-    ``task_conditioned = True``, e.g. ``ASEViT``) is run through
+    batch and its features feed every head. A multi-task backbone (a
+    :class:`~mmase.models.backbones.MultiTaskBackbone`, e.g. ``ASEViT``) is run through
     ``backbone.forward_tasks(inputs, tasks) -> {task: features}`` (which itself runs once when
-    it has no router and no task embedding); it may return auxiliary losses (router load
-    balancing, mutual information) through ``backbone.pop_aux_losses()``.
+    it has no router and no task embedding), and its auxiliary losses (router load balancing,
+    mutual information) join the loss through ``backbone.pop_aux_losses()``. The model's tasks
+    are stated once: a multi-task backbone config without ``tasks`` gets the model's, and heads
+    or loss weights of tasks the model does not have are left out (logged), so a config that
+    changes ``model.tasks`` needs no other change.
 
     Each head sees its task's ground truth as ``gt_sem_seg``, so any mmseg decode head works for
     the segmentation tasks, and mmase's ``BinaryHead`` / ``DenseRegressionHead`` serve the binary
@@ -42,8 +37,7 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
     Predictions are written to the samples as ``pred_<field>`` at the original image size, each
     task's head output turned into a prediction by its declaration's ``activation`` (class ids,
     foreground probability, unit vectors, the raw value) and test-time flips undone with its
-    ``flip_sign``. The declarations are looked up by name (``mmase.tasks``, through mmengine's
-    ``FUNCTIONS`` registry: the model never imports the task table).
+    ``flip_sign`` (the declarations of :mod:`mmase.tasks`).
 
     ``task_addition`` adds tasks to a trained model (docs/adding_a_task.md): ``dict(checkpoint=
     <.pth of a model with fewer tasks>, router_init=dict(<new task>=<checkpoint task whose
@@ -86,11 +80,13 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         if pretrained is not None:
             raise ValueError('model.pretrained is not used; set model.backbone.pretrained')
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        _task_function('declare_tasks')(custom_tasks, 'model.custom_tasks')
-        self.tasks = _task_function('check_tasks')(tasks, 'model.tasks')
+        declare_tasks(custom_tasks, 'model.custom_tasks')
+        self.tasks = check_tasks(tasks, 'model.tasks')
+        decode_heads = self._used(decode_heads, 'model.decode_heads')
+        loss_weights = self._used(loss_weights or {}, 'model.loss_weights')
         self._check_task_dict(decode_heads, 'model.decode_heads', required=True)
-        self._check_task_dict(loss_weights or {}, 'model.loss_weights', required=False)
-        self.specs = {t: _task_function('get_task_spec')(t, 'model.tasks') for t in self.tasks}
+        self._check_task_dict(loss_weights, 'model.loss_weights', required=False)
+        self.specs = {t: get_task_spec(t, 'model.tasks') for t in self.tasks}
         self.loss_weights = {t: float((loss_weights or {}).get(t, 1.0)) for t in self.tasks}
         bad = {t: w for t, w in self.loss_weights.items() if not math.isfinite(w) or w < 0}
         if bad:
@@ -100,10 +96,9 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
                 raise TypeError(f'model.decode_heads.{task} must be a head config dict, got '
                                 f'{decode_heads[task]!r}')
 
-        self.backbone = MODELS.build(backbone)
-        self.task_conditioned = bool(getattr(self.backbone, 'task_conditioned', False))
-        backbone_tasks = getattr(self.backbone, 'tasks', None)
-        if self.task_conditioned and backbone_tasks is not None:
+        self.backbone = MODELS.build(self._with_tasks(backbone))
+        if isinstance(self.backbone, MultiTaskBackbone):
+            backbone_tasks = self.backbone.tasks
             missing = [t for t in self.tasks if t not in backbone_tasks]
             if missing:
                 raise ValueError(f'model.backbone.tasks={tuple(backbone_tasks)} lacks the model '
@@ -123,6 +118,28 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         self._freezer: Optional[TaskFreezer] = None
         #: the tasks whose losses train (all but the frozen ones of ``task_addition``)
         self.loss_tasks = self.tasks
+
+    def _used(self, mapping, field: str):
+        """``mapping`` without the tasks the model does not have (logged): the heads and loss
+        weights of a base config serve any subset of its tasks."""
+        if not isinstance(mapping, dict):
+            return mapping
+        unused = [k for k in mapping if k not in self.tasks]
+        if unused:
+            print_log(f'{field}: tasks {unused} are not in model.tasks={self.tasks}; left out',
+                      logger='current')
+        return {k: v for k, v in mapping.items() if k in self.tasks}
+
+    def _with_tasks(self, backbone: dict) -> dict:
+        """The backbone config, given the model's tasks when it is a multi-task backbone that
+        does not state its own."""
+        if not isinstance(backbone, dict) or 'tasks' in backbone:
+            return backbone
+        backbone_type = backbone.get('type')
+        cls = MODELS.get(backbone_type) if isinstance(backbone_type, str) else backbone_type
+        if isinstance(cls, type) and issubclass(cls, MultiTaskBackbone):
+            return dict(backbone, tasks=self.tasks)
+        return backbone
 
     @staticmethod
     def _check_task_addition_keys(cfg: Optional[dict]) -> Optional[dict]:
@@ -189,7 +206,7 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         """Args: inputs (N, 3, H, W); tasks (default all). Returns: task -> tuple of feature
         maps (N, C, h, w)."""
         tasks = self.tasks if tasks is None else tuple(tasks)
-        if self.task_conditioned:
+        if isinstance(self.backbone, MultiTaskBackbone):
             feats = self.backbone.forward_tasks(inputs, tasks)
             if self.neck is not None:
                 feats = {t: self.neck(f) for t, f in feats.items()}
@@ -223,9 +240,8 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
             weight = self.loss_weights[task]
             for name, value in task_losses.items():
                 losses[f'{task}.{name}'] = value * weight if 'loss' in name else value
-        pop_aux_losses = getattr(self.backbone, 'pop_aux_losses', None)
-        if pop_aux_losses is not None:
-            losses.update(pop_aux_losses())
+        if isinstance(self.backbone, MultiTaskBackbone):
+            losses.update(self.backbone.pop_aux_losses())
         return losses
 
     def predict(self, inputs: Tensor,

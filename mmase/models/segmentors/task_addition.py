@@ -26,6 +26,7 @@ from mmengine.logging import print_log
 from torch import nn
 
 from ..adapters.routers import TaskRouter
+from ..backbones import AdaptedBackbone, MultiTaskBackbone
 
 #: Keys of ``task_addition`` (the segmentor argument).
 TASK_ADDITION_KEYS = ('checkpoint', 'router_init', 'frozen_tasks', 'checkpoint_tasks')
@@ -34,7 +35,7 @@ TASK_ADDITION_KEYS = ('checkpoint', 'router_init', 'frozen_tasks', 'checkpoint_t
 def per_task_tensors(model: nn.Module) -> Dict[str, Tuple[nn.Parameter, Tuple[str, ...]]]:
     """``state-dict key -> (parameter, task of each row)`` of the per-task tensors."""
     backbone = model.backbone
-    tasks = tuple(getattr(backbone, 'tasks', ()))
+    tasks = backbone.tasks if isinstance(backbone, MultiTaskBackbone) else ()
     out = {}
     for name, module in model.named_modules():
         if isinstance(module, TaskRouter) and module.weight.shape[0] == len(tasks) > 1:
@@ -43,7 +44,7 @@ def per_task_tensors(model: nn.Module) -> Dict[str, Tuple[nn.Parameter, Tuple[st
             param = getattr(module, pname)
             if param.shape[0] == len(tasks) > 1:
                 out[f'{name}.{pname}'] = (param, tasks)
-    embed = getattr(backbone, 'task_embed', None)
+    embed = backbone.task_embed if isinstance(backbone, AdaptedBackbone) else None
     if isinstance(embed, nn.Parameter):
         out['backbone.task_embed'] = (embed, tuple(backbone.task_embedding_tasks))
     return out

@@ -57,11 +57,17 @@ def plain_and_file(family, tmp_path):
 
 
 def wrapped(family, path=None, **kwargs):
+    """The wrapped backbone (plain LoRA and task embeddings on unless stated), its checkpoint
+    loaded (``init_weights``) when ``path`` is given."""
+    kwargs = dict(dict(lora=dict(), task_embedding=True), **kwargs)
     inner = copy.deepcopy(INNER[family])
     if path is not None:
         inner['init_cfg'] = dict(type='Pretrained', checkpoint=path)
     torch.manual_seed(1)
-    return TaskRoutedBackbone(backbone=inner, tasks=TASKS, **kwargs)
+    model = TaskRoutedBackbone(backbone=inner, tasks=TASKS, **kwargs)
+    if path is not None:
+        model.init_weights()
+    return model
 
 
 def randomise_experts(model, scale=0.05):
@@ -77,7 +83,7 @@ def randomise_experts(model, scale=0.05):
 def test_wrapped_names(family):
     model = wrapped(family)
     experts, lora = WRAPPED[family]
-    assert model.expert_names == experts
+    assert model.adapter_names == experts
     assert model.lora_names == lora
     assert model.wrapped_names == experts + lora
     for name in experts:
@@ -125,7 +131,7 @@ def test_expert_sum_lands_once_inside_the_residual(family):
     identity once and the experts' sum once (drop path off)."""
     model = wrapped(family).eval()
     randomise_experts(model)
-    name = model.expert_names[0]
+    name = model.adapter_names[0]
     ffn = model.backbone.get_submodule(name.rpartition('.')[0])
     layer = ffn.layers
     width = layer.experts.in_features
@@ -134,7 +140,7 @@ def test_expert_sum_lands_once_inside_the_residual(family):
     x = torch.randn(2, side * side, width)
     identity = torch.randn(2, side * side, width)
     task = torch.tensor([0, 2])
-    with torch.no_grad(), model._context.use(task):
+    with torch.no_grad(), model.task_context.use(task):
         if family == 'mit':
             out = ffn(x, (side, side), identity=identity)
             maps = x.transpose(1, 2).reshape(2, width, side, side)
@@ -149,7 +155,7 @@ def test_expert_sum_lands_once_inside_the_residual(family):
 
 @pytest.mark.parametrize('family', FAMILIES)
 def test_gradients_reach_exactly_the_adapters(family):
-    model = wrapped(family, experts=dict(mi_loss_weight=0.01)).train()
+    model = wrapped(family, adapter=dict(mi_loss_weight=0.01)).train()
     randomise_experts(model)
     feats = model.forward_tasks(torch.randn(2, 3, 32, 32))
     loss = sum(f.square().mean() for outs in feats.values() for f in outs)
@@ -178,8 +184,8 @@ def test_gradients_reach_exactly_the_adapters(family):
 
 def test_shared_baseline_is_task_agnostic_and_exact(tmp_path):
     plain, path = plain_and_file('swin', tmp_path)
-    model = wrapped('swin', path, experts=None, task_embedding=False).eval()
-    assert model.task_agnostic and model.expert_names == []
+    model = wrapped('swin', path, adapter=None, task_embedding=False).eval()
+    assert model.task_agnostic and model.adapter_names == []
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         feats = model.forward_tasks(x)
@@ -190,9 +196,9 @@ def test_shared_baseline_is_task_agnostic_and_exact(tmp_path):
 
 
 def test_routing_statistics_and_stages():
-    model = wrapped('swin', experts=dict(stages=[1]), lora=dict(stages=(0, )),
+    model = wrapped('swin', adapter=dict(stages=[1]), lora=dict(stages=(0, )),
                     record_routing=True).eval()
-    assert model.expert_names == ['stages.1.blocks.0.ffn.layers', 'stages.1.blocks.1.ffn.layers']
+    assert model.adapter_names == ['stages.1.blocks.0.ffn.layers', 'stages.1.blocks.1.ffn.layers']
     assert all(n.startswith('stages.0.') for n in model.lora_names)
     with torch.no_grad():
         model.forward_tasks(torch.randn(2, 3, 32, 32))
@@ -204,13 +210,25 @@ def test_routing_statistics_and_stages():
     assert float(entry['selection_rate'].sum()) == pytest.approx(3.0)
 
 
-def test_init_weights_keeps_the_checkpoint(tmp_path):
+def test_weights_load_at_init_weights_not_at_build(tmp_path):
+    """Building never reads the file (so a config builds without it); init_weights loads it
+    into the wrapped backbone, once (a second call keeps what training changed)."""
     plain, path = plain_and_file('mit', tmp_path)
-    model = wrapped('mit', path)
+    inner = dict(INNER['mit'], init_cfg=dict(type='Pretrained', checkpoint=path))
+    torch.manual_seed(1)
+    model = TaskRoutedBackbone(backbone=inner, tasks=TASKS, lora=dict())
+    key = 'layers.0.1.0.attn.attn.in_proj_weight'
+    assert not torch.equal(model.backbone.state_dict()[key], plain.state_dict()[key])
+    model.init_weights()
+    assert torch.equal(model.backbone.state_dict()[key], plain.state_dict()[key])
     before = {k: v.clone() for k, v in model.state_dict().items()}
     model.init_weights()
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
+    missing = dict(INNER['mit'], init_cfg=dict(type='Pretrained', checkpoint='nowhere.pth'))
+    unloaded = TaskRoutedBackbone(backbone=missing, tasks=TASKS)  # builds without the file
+    with pytest.raises(FileNotFoundError, match='nowhere.pth'):
+        unloaded.init_weights()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -222,7 +240,9 @@ def test_segmentor_checkpoint_prefix_and_pretrained_field(tmp_path):
     state['decode_head.conv_seg.weight'] = torch.zeros(2, 2)
     torch.save(dict(state_dict=state, meta=dict()), path)
     inner = dict(INNER['vit'], pretrained=str(path))
-    model = TaskRoutedBackbone(backbone=inner, tasks=TASKS).eval()
+    model = TaskRoutedBackbone(backbone=inner, tasks=TASKS, lora=dict(), task_embedding=True)
+    model.init_weights()
+    model.eval()
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         for out, ref in zip(model(x, 'semseg'), plain(x)):
@@ -255,7 +275,7 @@ def test_checkpoint_of_another_width_names_the_file(tmp_path):
     inner = dict(INNER['vit'], embed_dims=32, init_cfg=dict(type='Pretrained', checkpoint=path))
     with pytest.raises(ValueError, match=r'vit\.pth does not match this VisionTransformer: shape '
                        r'mismatch in cls_token'):
-        TaskRoutedBackbone(backbone=inner, tasks=TASKS)
+        TaskRoutedBackbone(backbone=inner, tasks=TASKS).init_weights()
 
 
 def test_missing_checkpoint_names_the_file(tmp_path):
@@ -265,27 +285,32 @@ def test_missing_checkpoint_names_the_file(tmp_path):
 
 # ------------------------------------------------------------------------------------------------
 # bad input
-def test_backbone_without_ffn_is_refused():
-    with pytest.raises(ValueError, match=r"backbone.type='ResNetV1c' has no FFN the wrapper "
-                       r'recognises \(FFN, MixFFN\)'):
+def test_backbone_without_a_layout_is_refused():
+    with pytest.raises(ValueError, match=r"backbone.type='ResNetV1c' has no layout \(its blocks, "
+                       r'FFNs'):
         TaskRoutedBackbone(backbone=dict(type='ResNetV1c', depth=18), tasks=TASKS)
 
 
-@pytest.mark.parametrize('field,cfg', [('experts', dict(experts=dict(stages=[2]))),
+@pytest.mark.parametrize('field,cfg', [('adapter', dict(adapter=dict(stages=[2]))),
                                        ('lora', dict(lora=dict(stages=(0, 4))))])
 def test_stages_that_do_not_exist_are_refused(field, cfg):
-    with pytest.raises(ValueError, match=rf'{field}.stages: \d is not a stage of this backbone '
-                       r'\(2 stage\(s\): 0..1\)'):
+    with pytest.raises(ValueError, match=rf'{field}.stages: \d is not a stage of this '
+                       r'SwinTransformer \(2 stage\(s\): 0..1\)'):
         wrapped('swin', **cfg)
 
 
 def test_bad_expert_fields_are_named():
-    with pytest.raises(ValueError, match='experts.top_k=16 exceeds the sparse pool'):
-        wrapped('vit', experts=dict(top_k=16))
-    with pytest.raises(ValueError, match=r"experts: unknown keys \['blocks'\]"):
-        wrapped('vit', experts=dict(blocks=[0]))
-    with pytest.raises(ValueError, match='lora.targets'):
-        wrapped('vit', lora=dict(targets=('fc1', )))
+    with pytest.raises(ValueError, match='adapter.top_k=16 exceeds the sparse pool'):
+        wrapped('vit', adapter=dict(top_k=16))
+    with pytest.raises(ValueError, match=r"adapter: unknown keys \['expert'\]"):
+        wrapped('vit', adapter=dict(expert=[0]))
+    with pytest.raises(ValueError, match="lora.targets: unknown layer 'fc3'"):
+        wrapped('vit', lora=dict(targets=('fc3', )))
+    with pytest.raises(ValueError, match=r"adapter.blocks: 5 is not a block index of this "
+                       r'2-block VisionTransformer'):
+        wrapped('vit', adapter=dict(blocks=[5]))
+    with pytest.raises(TypeError, match="'experts' is now spelled 'adapter'"):
+        TaskRoutedBackbone(backbone=dict(INNER['vit']), tasks=TASKS, experts=dict())
     with pytest.raises(ValueError, match='backbone.pretrained and backbone.init_cfg'):
         TaskRoutedBackbone(backbone=dict(INNER['vit'], pretrained='a.pth',
                                          init_cfg=dict(type='Pretrained', checkpoint='a.pth')),

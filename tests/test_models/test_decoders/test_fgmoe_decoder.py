@@ -58,7 +58,7 @@ def test_blocks_with_unit_gates_are_plain_vit_blocks():
                                if not k.startswith('mlp.')}, strict=False)
         plain.mlp.fc1.load_state_dict(block.mlp.fc1.state_dict())
         plain.mlp.fc2.load_state_dict(block.mlp.fc2.state_dict())
-        x = plain(x, 0)
+        x = plain(x)
         expected.append(norm(x).transpose(1, 2).reshape(2, 16, *grid))
     outs = module.decode(tokens, grid, 1)
     assert len(outs) == 2

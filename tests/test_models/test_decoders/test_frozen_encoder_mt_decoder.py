@@ -195,10 +195,12 @@ def test_pretrained_encoder_weights_load_from_a_local_file(tmp_path):
     path = tmp_path / 'vit.pth'
     torch.save(plain.state_dict(), path)
     model = build(model_cfg(backbone_cfg(vit_encoder(pretrained=str(path)))))
+    model.init_weights()  # weights load here (OpenMMLab's convention), not at build
     for name, value in plain.state_dict().items():
         torch.testing.assert_close(model.backbone.encoder.state_dict()[name], value)
+    unloaded = build(model_cfg(backbone_cfg(vit_encoder(pretrained=str(tmp_path / 'missing.pth')))))
     with pytest.raises(FileNotFoundError, match='missing.pth'):
-        build(model_cfg(backbone_cfg(vit_encoder(pretrained=str(tmp_path / 'missing.pth')))))
+        unloaded.init_weights()
 
 
 # ----------------------------------------------------------------------------------------------

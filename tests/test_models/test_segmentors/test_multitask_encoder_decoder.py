@@ -125,7 +125,6 @@ def test_tensor_mode_returns_head_outputs():
 
 @pytest.mark.parametrize('override, match', [
     (dict(tasks=('semseg', 'depthh')), "unknown task 'depthh'"),
-    (dict(loss_weights=dict(depth=1.0)), r"model.loss_weights names tasks \['depth'\]"),
     (dict(loss_weights=dict(sal=float('nan'))), r"model.loss_weights must be finite"),
     (dict(loss_weights=dict(edge=-1.0)), r"must be finite and >= 0, got \{'edge': -1.0\}"),
 ])
@@ -202,21 +201,29 @@ def test_shared_backbone_runs_once_for_five_tasks(shared, passes):
     assert reached == trainable
 
 
+def tiny_ase_vit(**kwargs):
+    return dict(type='ASEViT', arch=dict(embed_dims=C, num_layers=2, num_heads=2, mlp_ratio=2),
+                img_size=32, patch_size=8, out_indices=(0, 1), **kwargs)
+
+
 def test_backbone_tasks_must_match_the_model_tasks():
-    from mmengine.model import BaseModule
-
-    @MODELS.register_module(name='_TaskListBackbone', force=True)
-    class TaskListBackbone(BaseModule):  # only what the segmentor reads at build
-        task_conditioned = True
-
-        def __init__(self, tasks):
-            super().__init__()
-            self.tasks = tuple(tasks)
-
-    cfg = model_cfg()
-    cfg['backbone'] = dict(type='_TaskListBackbone', tasks=TASKS[:-1])
+    cfg = model_cfg(backbone=tiny_ase_vit(tasks=TASKS[:-1]))
     with pytest.raises(ValueError, match=rf"lacks the model tasks \['{TASKS[-1]}'\]"):
         MODELS.build(cfg)
-    cfg['backbone'] = dict(type='_TaskListBackbone', tasks=TASKS + ('depth', ))
+    cfg['backbone'] = tiny_ase_vit(tasks=TASKS + ('depth', ))
     with pytest.raises(ValueError, match=r"has tasks \['depth'\] that model.tasks"):
         MODELS.build(cfg)
+
+
+def test_tasks_are_stated_once():
+    """A multi-task backbone without ``tasks`` gets the model's; heads and loss weights of
+    tasks the model does not have are left out; extra tasks reach nothing."""
+    cfg = model_cfg(backbone=tiny_ase_vit(), tasks=('semseg', 'normals'))
+    model = MODELS.build(cfg)
+    assert model.backbone.tasks == ('semseg', 'normals')
+    assert len(model.backbone.routed_families[0].names) == 2
+    assert list(model.decode_heads) == ['semseg', 'normals']
+    assert model.loss_weights == dict(semseg=1.0, normals=10.0)
+    # the routers follow: one per model task in every routed layer
+    layer = model.backbone.get_submodule(model.backbone.routed_families[0].names[0])
+    assert layer.num_tasks == 2

@@ -1,85 +1,75 @@
-"""What the task-routed wrapper must know of each mmseg transformer backbone: a registry.
+"""Layouts of mmseg's transformer backbones: Swin, MiT (SegFormer) and ViT.
 
-A layout tells, for one backbone class, where the first stage's tokens are formed (the module
-whose output gets the task embedding), how many stages there are and which stage a module
-name belongs to, the width of the first stage's tokens, and how its checkpoints look (mmseg's
-key names, the keys of a released classification checkpoint that the backbone does not have,
-the original release's key names and their conversion, resampled position tables).
-
-Registered: mmseg's ``SwinTransformer``, ``MixVisionTransformer`` (SegFormer's MiT) and
-``VisionTransformer``. Another family registers a :class:`TransformerLayout` subclass with
-:func:`register_layout`.
+Blocks, stages and the first stage's tokens by module name; FFN branches and attention by
+module type (:mod:`.mmseg_modules`: mmcv's ``FFN``, SegFormer's ``MixFFN``, Swin's
+``WindowMSA``, packed ``nn.MultiheadAttention``); checkpoints in mmseg's format or the original
+release, converted as mmseg's converters do, loaded with a strict key check
+(:mod:`.mmseg_loading`).
 """
 import re
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import print_log
 
-#: Backbone class name -> layout class.
-LAYOUTS: Dict[str, type] = {}
+from .layout import FFNSite, Layout, LinearSite, register_layout
+from .mmseg_loading import load_mmseg_backbone
+from .mmseg_modules import ATTENTION_TYPES, FFN_TYPES
 
 
-def register_layout(*names: str):
-    """Class decorator: register a layout for the backbone classes ``names``."""
-
-    def decorator(cls):
-        for name in names:
-            LAYOUTS[name] = cls
-        return cls
-
-    return decorator
-
-
-def layout_for(backbone: nn.Module, field: str = 'backbone.type') -> 'TransformerLayout':
-    """The layout of a built backbone; ``field`` names the config key in the error."""
-    name = type(backbone).__name__
-    if name not in LAYOUTS:
-        raise ValueError(f'{field}={name!r} has no transformer layout (where its tokens are '
-                         f'formed, its stages, its checkpoints); registered: '
-                         f'{sorted(LAYOUTS)} (add one with register_layout)')
-    return LAYOUTS[name](backbone)
-
-
-class TransformerLayout:
-    """Base layout. Subclasses set the class attributes and override what differs.
+class MMSegLayout(Layout):
+    """What mmseg's transformer families share: FFN branches ``<ffn>.layers`` and attention
+    found by type inside each block, mmcv FFN linears ``layers.0.0`` / ``layers.1``.
 
     Attributes:
-        token_module (str): Submodule whose output holds the first stage's tokens ``(N, L, C)``
-            (a tensor, or a tuple whose first item is the tokens).
-        stage_pattern (str | None): Regular expression with one group, the stage index, matched
-            at the start of a module name; None: one stage.
         may_miss (tuple[str]): Patterns of backbone keys a released checkpoint lacks by design
             (kept at their init; reported).
         may_drop (tuple[str]): Patterns of checkpoint keys the backbone does not have by design
             (classifier, final norm of the classifier, cached masks; dropped and reported).
     """
 
-    token_module = ''
-    stage_pattern = None
     may_miss: Tuple[str, ...] = ()
     may_drop: Tuple[str, ...] = (r'^head\.', )
 
-    def __init__(self, backbone: nn.Module):
-        self.backbone = backbone
+    def _find(self, block: str, types) -> List[Tuple[str, nn.Module]]:
+        module = self.backbone.get_submodule(block)
+        return [(f'{block}.{name}', sub) for name, sub in module.named_modules()
+                if name and isinstance(sub, tuple(types))]
 
-    @property
-    def name(self) -> str:
-        return type(self.backbone).__name__
+    def ffn(self, block: str) -> Optional[FFNSite]:
+        found = self._find(block, FFN_TYPES)
+        if not found:
+            return None
+        name, ffn = found[0]
+        width = int(ffn.embed_dims)
+        return FFNSite(f'{name}.layers', width, width, FFN_TYPES[type(ffn)])
 
-    def num_stages(self) -> int:
-        return 1
+    def linear(self, block: str, target: str) -> Optional[LinearSite]:
+        if target in ('fc1', 'fc2'):
+            mlp = self.mlp(block)
+            if mlp is None:
+                return None
+            return LinearSite(f'{mlp[0]}.0.0' if target == 'fc1' else f'{mlp[0]}.1', 'linear',
+                              target)
+        for name, attn in self._find(block, ATTENTION_TYPES):
+            if ATTENTION_TYPES[type(attn)] == 'packed':
+                return LinearSite(name, 'packed', target)
+            return LinearSite(f'{name}.{target}', 'linear', target)
+        return None
 
-    def token_dims(self) -> int:
-        raise NotImplementedError
-
-    def stage_of(self, module_name: str) -> int:
-        if self.stage_pattern is None:
-            return 0
-        match = re.match(self.stage_pattern, module_name)
-        return -1 if match is None else int(match.group(1))  # -1: outside every stage
+    def mlp(self, block: str):
+        """mmcv's two-linear ``FFN``: ``layers = [[fc1, act, drop], fc2, drop]``."""
+        found = self._find(block, FFN_TYPES)
+        if not found or FFN_TYPES[type(found[0][1])]:
+            return None
+        name, ffn = found[0]
+        layers = ffn.layers
+        if len(layers) != 3 or not isinstance(layers[1], nn.Linear):
+            return None
+        first = layers[0]
+        return f'{name}.layers', first[0], layers[1], first[1]
 
     def convert(self, state: Dict[str, torch.Tensor]) -> Tuple[Dict[str, torch.Tensor], bool]:
         """Original-release keys -> mmseg's (as mmseg's model converters); ``(state, done)``."""
@@ -89,13 +79,17 @@ class TransformerLayout:
         """Resample position tables of another size (as mmseg's ``init_weights`` does)."""
         return state
 
+    def load_pretrained(self, plain, path: str, field: str) -> None:
+        load_mmseg_backbone(plain, self, path, field)
+
 
 @register_layout('SwinTransformer')
-class SwinLayout(TransformerLayout):
+class SwinLayout(MMSegLayout):
     """mmseg's Swin: tokens after ``patch_embed`` (+ absolute position) and ``drop_after_pos``;
     stages ``stages.i``; output norms ``norm{i}`` are mmseg's (not in ImageNet checkpoints)."""
 
     token_module = 'drop_after_pos'
+    block_pattern = r'stages\.\d+\.blocks\.\d+'
     stage_pattern = r'^stages\.(\d+)\.'
     may_miss = (r'^norm\d+\.', )
     may_drop = (r'^head\.', r'^norm\.', r'attn_mask$')
@@ -162,11 +156,12 @@ def _unfold_norm_order(weight: torch.Tensor) -> torch.Tensor:
 
 
 @register_layout('MixVisionTransformer')
-class MiTLayout(TransformerLayout):
+class MiTLayout(MMSegLayout):
     """SegFormer's MiT: tokens from the first stage's overlapping patch embedding
     (``layers.0.0``); stages ``layers.i`` (``[patch_embed, blocks, norm]``)."""
 
     token_module = 'layers.0.0'
+    block_pattern = r'layers\.\d+\.1\.\d+'
     stage_pattern = r'^layers\.(\d+)\.'
 
     def num_stages(self) -> int:
@@ -213,12 +208,13 @@ class MiTLayout(TransformerLayout):
 
 
 @register_layout('VisionTransformer')
-class ViTLayout(TransformerLayout):
+class ViTLayout(MMSegLayout):
     """mmseg's ViT: tokens (class token included) after the position embedding and its
     dropout (``drop_after_pos``); one stage. Checkpoints in mmseg's format (``vit2mmseg``;
     a timm ViT goes to :class:`~mmase.models.backbones.ASEViT` instead)."""
 
     token_module = 'drop_after_pos'
+    block_pattern = r'layers\.\d+'
     may_drop = (r'^head\.', r'^ln1\.', r'^norm\.')
 
     def token_dims(self) -> int:
@@ -236,8 +232,3 @@ class ViTLayout(TransformerLayout):
             backbone.interpolate_mode)
         print_log(f'pretrained={path}: pos_embed resampled from {side}x{side}', logger='current')
         return state
-
-
-def matching(patterns: Tuple[str, ...], keys) -> List[str]:
-    """The keys matching one of ``patterns`` (``re.search``), sorted."""
-    return sorted(k for k in keys if any(re.search(p, k) for p in patterns))

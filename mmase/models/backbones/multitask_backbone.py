@@ -1,60 +1,102 @@
-"""Running several tasks through one task-conditioned backbone, and collecting what its routed
-layers accumulated (auxiliary losses, routing statistics).
+"""The declared multi-task backbone interface, and the pass every implementation shares.
 
-A mixin for backbones; the host provides ``tasks`` (tuple of names), ``multitask_mode``
-(``'batched'`` | ``'sequential'``), ``task_agnostic`` (bool), ``routing_families`` (see
-:meth:`MultiTaskPassMixin.pop_aux_losses`) and two methods:
+:class:`MultiTaskBackbone` is what the segmentor, ``FrozenEncoderMTDecoder``, the analysis
+tools (``expert_usage``, ``count_params``), ``ExpertActivationHook`` and task addition rely on,
+with no attribute probing:
 
-- ``_embed(inputs) -> (tokens (N, L, C), grid)``, the task-independent stem;
-- ``_encode(tokens, grid, task) -> tuple of feature maps``, where ``task`` is an int or a
-  LongTensor ``(N,)`` of task indices (it adds the task embedding and runs the blocks).
+- ``tasks`` (tuple of names; task ``i`` uses router ``i``);
+- :meth:`forward_tasks` ``(inputs, tasks) -> {task: feature maps}`` (the batched per-task
+  pass) and :meth:`forward` ``(inputs, task)``;
+- ``task_agnostic``: no router and no task embedding, so one pass serves every task;
+- :meth:`pop_aux_losses` (router losses since the last call);
+- :meth:`routing_stats` / :meth:`reset_routing_stats` / ``record_routing``;
+- ``routed_families`` (typed :class:`~mmase.models.injection.RoutedFamily`) and
+  :meth:`routed_layers`.
+
+Implementations provide the two halves of a forward: ``_embed(inputs) -> (tokens, grid)``,
+the task-independent stem, and ``_encode(tokens, grid) -> tuple of maps``, which reads the task
+from ``self.task_context`` (set here, once per pass: an int, or a LongTensor ``(N,)`` of task
+indices in the batched pass) like every routed layer inside.
 """
+import abc
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+from mmengine.model import BaseModule
 
+from mmase.models.injection import RoutedFamily, TaskContext
 from mmase.models.task_names import check_task_names
 
 MULTITASK_MODES = ('batched', 'sequential')
 
 
-class MultiTaskPassMixin:
-    """``forward`` / ``forward_tasks`` for a backbone whose features depend on the task."""
+class MultiTaskBackbone(BaseModule, metaclass=abc.ABCMeta):
+    """A backbone whose features depend on the task (see the module docstring).
 
-    #: Segmentors call ``forward_tasks`` on backbones carrying this flag.
-    task_conditioned = True
+    Args:
+        tasks (Sequence[str]): Task names, in order.
+        multitask_mode (str): How :meth:`forward_tasks` runs several tasks through a
+            task-conditioned backbone: ``'batched'`` (one pass with the batch repeated per
+            task and a per-sample task index) or ``'sequential'`` (one pass per task). A
+            task-agnostic backbone runs once for all tasks. Default: 'batched'.
+        record_routing (bool): Record routing statistics. Default: False.
+        init_cfg (dict, optional): mmengine init config.
+    """
 
+    def __init__(self, tasks: Sequence[str], multitask_mode: str = 'batched',
+                 record_routing: bool = False, init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        self.tasks = check_task_names(tasks, 'tasks')
+        if multitask_mode not in MULTITASK_MODES:
+            raise ValueError(f'multitask_mode={multitask_mode!r} is not one of {MULTITASK_MODES}')
+        self.multitask_mode = multitask_mode
+        self.task_context = TaskContext()
+        self.routed_families: Tuple[RoutedFamily, ...] = ()
+        self._aux_tasks: List[str] = []
+        self._record_routing = bool(record_routing)
+
+    # ------------------------------------------------------------------------------------------
+    # what implementations provide
+    @property
+    @abc.abstractmethod
+    def task_agnostic(self) -> bool:
+        """No router and no task embedding: every task gets the same features (one pass)."""
+
+    @abc.abstractmethod
+    def _embed(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """``(N, 3, H, W)`` -> the task-independent stem's tokens ``(N, ...)`` and grid."""
+
+    @abc.abstractmethod
+    def _encode(self, tokens: torch.Tensor, grid: Tuple[int, int]) -> Tuple[torch.Tensor, ...]:
+        """Tokens -> feature maps, for the task index in ``self.task_context``."""
+
+    # ------------------------------------------------------------------------------------------
+    # the pass
     def _task_index(self, task: str) -> int:
         if task not in self.tasks:
             raise KeyError(f'task {task!r} is not one of this backbone\'s tasks {self.tasks}')
         return self.tasks.index(task)
 
+    def _encode_for(self, tokens, grid, task) -> Tuple[torch.Tensor, ...]:
+        with self.task_context.use(task):
+            return tuple(self._encode(tokens, grid))
+
     def forward(self, inputs: torch.Tensor, task: str) -> Tuple[torch.Tensor, ...]:
-        """Features of one task.
-
-        Args:
-            inputs (Tensor): ``(N, 3, H, W)`` images.
-            task (str): One of ``self.tasks``; selects the routers and the task embedding.
-
-        Returns:
-            tuple[Tensor]: One ``(N, C, H // p, W // p)`` map per ``out_indices`` entry, in
-            block order (as mmseg's ViT).
-        """
+        """Features of one task: ``(N, 3, H, W)`` -> tuple of ``(N, C, h, w)`` maps."""
         index = self._task_index(task)
         x, grid = self._embed(inputs)
         if self.training:
             self._aux_tasks.append(task)
-        return self._encode(x, grid, index)
+        return self._encode_for(x, grid, index)
 
     def forward_tasks(self, inputs: torch.Tensor,
                       tasks: Optional[Sequence[str]] = None) -> Dict[str, Tuple[torch.Tensor]]:
         """Features of several tasks for the same images.
 
-        A task-agnostic backbone (no router, no task embedding: e.g. plain LoRA shared by all
-        tasks) runs once and every task gets the same features. Otherwise ``'batched'``: the
-        stem runs once, the tokens are repeated per task and one pass runs with a per-sample
-        task index (``T * N`` samples); ``'sequential'``: one :meth:`forward` per task. Both
-        give the same features.
+        A task-agnostic backbone runs once and every task gets the same features. Otherwise
+        ``'batched'``: the stem runs once, the tokens are repeated per task and one pass runs
+        with a per-sample task index (``T * N`` samples); ``'sequential'``: one
+        :meth:`forward` per task. Both give the same features.
 
         Args:
             inputs (Tensor): ``(N, 3, H, W)``.
@@ -68,17 +110,17 @@ class MultiTaskPassMixin:
             x, grid = self._embed(inputs)
             if self.training:
                 self._aux_tasks.extend(tasks)
-            shared = self._encode(x, grid, 0)
+            shared = self._encode_for(x, grid, 0)
             return {task: shared for task in tasks}
         if self.multitask_mode == 'sequential' or len(tasks) == 1:
             return {task: self.forward(inputs, task) for task in tasks}
         x, grid = self._embed(inputs)
         n = x.shape[0]
-        x = x.repeat(len(tasks), 1, 1)
+        x = x.repeat(len(tasks), *([1] * (x.dim() - 1)))
         index = torch.tensor([self._task_index(t) for t in tasks], device=x.device)
         if self.training:
             self._aux_tasks.extend(tasks)
-        outs = self._encode(x, grid, index.repeat_interleave(n))
+        outs = self._encode_for(x, grid, index.repeat_interleave(n))
         return {task: tuple(out[j * n:(j + 1) * n] for out in outs)
                 for j, task in enumerate(tasks)}
 
@@ -86,15 +128,14 @@ class MultiTaskPassMixin:
     # auxiliary losses and routing statistics
     def routed_layers(self):
         """``(name, module)`` of every routed layer, family by family."""
-        for family in self.routing_families:
-            for name in family['names']:
+        for family in self.routed_families:
+            for name in family.names:
                 yield name, self.get_submodule(name)
 
     def pop_aux_losses(self) -> Dict[str, torch.Tensor]:
         """Router losses since the last call, weighted, per layer family.
 
-        For each family of ``routing_families`` (dicts with ``suffix``, ``names``,
-        ``load_balance_weight``, ``mi_loss_weight``):
+        For each family of ``routed_families`` (:class:`~mmase.models.injection.RoutedFamily`):
 
         - ``loss_lb{suffix}_<task>`` = ``load_balance_weight`` x the mean over the family's
           layers (and forwards) of the Switch loss of that task's router (1 when uniform);
@@ -107,8 +148,8 @@ class MultiTaskPassMixin:
         """
         tasks, self._aux_tasks = self._aux_tasks, []
         losses = {}
-        for family in self.routing_families:
-            layers = [self.get_submodule(name) for name in family['names']]
+        for family in self.routed_families:
+            layers = [self.get_submodule(name) for name in family.names]
             total = count = None
             for layer in layers:
                 popped = layer.pop_load_balance()
@@ -119,12 +160,12 @@ class MultiTaskPassMixin:
             if total is not None:
                 for task in dict.fromkeys(tasks):
                     index = self.tasks.index(task)
-                    losses[f"loss_lb{family['suffix']}_{task}"] = (
-                        family['load_balance_weight'] * total[index] / count[index])
+                    losses[f'loss_lb{family.suffix}_{task}'] = (
+                        family.load_balance_weight * total[index] / count[index])
             infos = [i for i in (layer.pop_mutual_information() for layer in layers)
                      if i is not None]
             if infos:
-                losses[f"loss_mi{family['suffix']}"] = -family['mi_loss_weight'] * torch.stack(
+                losses[f'loss_mi{family.suffix}'] = -family.mi_loss_weight * torch.stack(
                     infos).sum()
         return losses
 
@@ -172,7 +213,3 @@ class MultiTaskPassMixin:
     def reset_routing_stats(self) -> None:
         for _, module in self.routed_layers():
             module.reset_routing_stats()
-
-    def _init_multitask_pass(self, record_routing: bool) -> None:
-        self._aux_tasks: List[str] = []
-        self._record_routing = bool(record_routing)

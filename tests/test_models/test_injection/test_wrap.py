@@ -2,7 +2,8 @@
 import pytest
 import torch.nn as nn
 
-from mmase.models.adapters import LoRALinear, MoELoRALinear, wrap_linears
+from mmase.models.adapters import LoRALinear, MoELoRALinear
+from mmase.models.injection import wrap_linears
 
 
 def tiny_model():

@@ -3,20 +3,25 @@
 mmseg's configs name backbone weights as ``init_cfg=dict(type='Pretrained', checkpoint=...)``
 (or the older ``pretrained=``) and mmseg loads them with ``strict=False``, silently keeping
 whatever does not match. Here the same file goes through mmase's allowlisted reader
-(:func:`~mmase.models.backbones.timm_loading.read_state_dict`) and a strict key check: after
+(:func:`~mmase.models.injection.state_files.read_state_dict`) and a strict key check: after
 the prefixes mmseg strips (``backbone.`` of a segmentor checkpoint, ``module.``) and, for an
-original release, mmseg's key conversion (:meth:`TransformerLayout.convert`), every key must
+original release, mmseg's key conversion (:meth:`MMSegLayout.convert`), every key must
 match except those the layout names as absent by design (a classifier's head, mmseg's output
 norms); those are reported in the log. Anything else is an error naming the file.
 """
-from typing import Dict
+import re
+from typing import Dict, List, Tuple
 
 import torch
 import torch.nn as nn
 from mmengine.logging import print_log
 
-from .timm_loading import read_state_dict
-from .transformer_layouts import TransformerLayout, matching
+from .state_files import read_state_dict
+
+
+def matching(patterns: Tuple[str, ...], keys) -> List[str]:
+    """The keys matching one of ``patterns`` (``re.search``), sorted."""
+    return sorted(k for k in keys if any(re.search(p, k) for p in patterns))
 
 
 def _strip_prefixes(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -27,13 +32,14 @@ def _strip_prefixes(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     return state
 
 
-def load_mmseg_backbone(backbone: nn.Module, layout: TransformerLayout, path: str,
+def load_mmseg_backbone(backbone: nn.Module, layout, path: str,
                         field: str = 'backbone.init_cfg.checkpoint') -> None:
     """Load ``path`` into the plain (not yet wrapped) ``backbone`` with a strict key check.
 
     Args:
-        backbone (nn.Module): An mmseg backbone as built from its config.
-        layout (TransformerLayout): Its layout (conversion, keys absent by design, resampling).
+        backbone (nn.Module): An mmseg backbone as built from its config, or a
+            :class:`~.plain_view.PlainView` of it after injection (its pre-injection keys).
+        layout (MMSegLayout): Its layout (conversion, keys absent by design, resampling).
         path (str): Local checkpoint file (``.pth``/``.pt``/``.safetensors``).
         field (str): The config field that named the file (for messages).
 
