@@ -111,7 +111,8 @@ class MultiTaskMetric(BaseMetric):
             val images). A sample's id is its metainfo ``img_id``, else the stem of ``img_path``.
             Default: None (all).
         num_workers (int): Worker processes that compute the per-sample counts while the model
-            runs (edge odsF costs ~0.3-1 s per PASCAL image, the rest milliseconds); started at the
+            runs (edge odsF costs 0.02-0.3 s per PASCAL image, the rest milliseconds: see
+            docs/evaluation.md); started at the
             first batch of an evaluation and stopped at its end, with the process-wide start
             method (``env_cfg.mp_cfg.mp_start_method``, 'fork' in the shipped configs; with
             'spawn' the launching script needs the ``if __name__ == '__main__'`` guard, as
