@@ -12,15 +12,10 @@ _base_ = [
 ]
 tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
 model = dict(
-    tasks=tasks,
     backbone=dict(
-        tasks=tasks,
         adapter=dict(num_experts=32, top_k=6, num_shared=2, rank=2, alpha=2,
                      shared_gating='adaptive')))
-train_dataloader = dict(dataset=dict(tasks=tasks))
-val_dataloader = dict(dataset=dict(tasks=tasks))
-test_dataloader = val_dataloader
 # stl_reference comes from the base file: None (Δm off) until the STL baselines are run.
-val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='invpt',
+val_evaluator = dict(type='MultiTaskMetric', protocol='invpt',
                      stl_reference={{_base_.stl_reference}})
 test_evaluator = val_evaluator

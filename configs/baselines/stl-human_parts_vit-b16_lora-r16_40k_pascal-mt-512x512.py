@@ -10,17 +10,15 @@ _base_ = [
 ]
 tasks = ('human_parts', )
 model = dict(
-    tasks=tasks,
     backbone=dict(
-        tasks=tasks,
         adapter=None, task_embedding=False,  # no router, no task embedding: one pass
         lora=dict(rank=16, alpha=16, targets=('qkv', 'proj', 'fc1', 'fc2'))),
     decode_heads=dict(_delete_=True, human_parts={{_base_.model.decode_heads.human_parts}}),
     loss_weights=dict(_delete_=True, human_parts={{_base_.model.loss_weights.human_parts}}))
 # Only images with a person, as the public loaders do when human parts is the only task (the
 # parts metric leaves the other images out anyway; training on them would only thin the batches).
-train_dataloader = dict(dataset=dict(tasks=tasks, filter_cfg=dict(with_persons=True)))
-val_dataloader = dict(dataset=dict(tasks=tasks, filter_cfg=dict(with_persons=True)))
+train_dataloader = dict(dataset=dict(filter_cfg=dict(with_persons=True)))
+val_dataloader = dict(dataset=dict(filter_cfg=dict(with_persons=True)))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='invpt')
+val_evaluator = dict(type='MultiTaskMetric', protocol='invpt')
 test_evaluator = val_evaluator

@@ -10,15 +10,10 @@ _base_ = [
 ]
 tasks = ('semseg', )
 model = dict(
-    tasks=tasks,
     backbone=dict(
-        tasks=tasks,
         adapter=None, task_embedding=False,  # no router, no task embedding: one pass
         lora=dict(rank=16, alpha=16, targets=('qkv', 'proj', 'fc1', 'fc2'))),
     decode_heads=dict(_delete_=True, semseg={{_base_.model.decode_heads.semseg}}),
     loss_weights=dict(_delete_=True, semseg={{_base_.model.loss_weights.semseg}}))
-train_dataloader = dict(dataset=dict(tasks=tasks))
-val_dataloader = dict(dataset=dict(tasks=tasks))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='invpt')
+val_evaluator = dict(type='MultiTaskMetric', protocol='invpt')
 test_evaluator = val_evaluator

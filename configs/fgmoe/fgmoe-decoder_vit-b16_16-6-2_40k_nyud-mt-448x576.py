@@ -8,11 +8,7 @@ _base_ = [
     '../_base_/schedules/schedule_40k.py',
 ]
 tasks = ('semseg', 'depth', 'normals', 'edge')
-model = dict(tasks=tasks, backbone=dict(tasks=tasks))
-train_dataloader = dict(dataset=dict(tasks=tasks))
-val_dataloader = dict(dataset=dict(tasks=tasks))
-test_dataloader = val_dataloader
 # No ViT-B STL reference exists for NYUD-v2 in this repository: Δm off.
-val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='invpt', edge_tolerance=0.011,
+val_evaluator = dict(type='MultiTaskMetric', protocol='invpt', edge_tolerance=0.011,
                      stl_reference=None)
 test_evaluator = val_evaluator

@@ -11,10 +11,6 @@ _base_ = [
     '../_base_/schedules/schedule_40k.py',
 ]
 tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
-model = dict(tasks=tasks, backbone=dict(tasks=tasks))
-train_dataloader = dict(dataset=dict(tasks=tasks))
-val_dataloader = dict(dataset=dict(tasks=tasks))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='invpt',
+val_evaluator = dict(type='MultiTaskMetric', protocol='invpt',
                      stl_reference={{_base_.stl_reference}})
 test_evaluator = val_evaluator

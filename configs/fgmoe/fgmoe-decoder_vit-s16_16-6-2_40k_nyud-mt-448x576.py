@@ -10,11 +10,7 @@ _base_ = [
     '../_base_/schedules/schedule_40k.py',
 ]
 tasks = ('semseg', 'depth', 'normals', 'edge')
-model = dict(tasks=tasks, backbone=dict(tasks=tasks))
-train_dataloader = dict(dataset=dict(tasks=tasks))
-val_dataloader = dict(dataset=dict(tasks=tasks))
-test_dataloader = val_dataloader
 # stl_reference comes from the base file: None (Δm off) until the STL baselines are run.
-val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='invpt', edge_tolerance=0.011,
+val_evaluator = dict(type='MultiTaskMetric', protocol='invpt', edge_tolerance=0.011,
                      stl_reference={{_base_.stl_reference}})
 test_evaluator = val_evaluator

@@ -9,15 +9,10 @@ _base_ = [
 ]
 tasks = ('semseg', 'depth', 'normals', 'edge')
 model = dict(
-    tasks=tasks,
     backbone=dict(
-        tasks=tasks,
         adapter=None, task_embedding=False,  # no router, no task embedding: one pass
         lora=dict(rank=16, alpha=16, targets=('qkv', 'proj', 'fc1', 'fc2'))))
-train_dataloader = dict(dataset=dict(tasks=tasks))
-val_dataloader = dict(dataset=dict(tasks=tasks))
-test_dataloader = val_dataloader
 # stl_reference comes from the base file: None (Δm off) until the STL baselines are run.
-val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='invpt', edge_tolerance=0.011,
+val_evaluator = dict(type='MultiTaskMetric', protocol='invpt', edge_tolerance=0.011,
                      stl_reference={{_base_.stl_reference}})
 test_evaluator = val_evaluator

@@ -8,8 +8,6 @@ head_common = dict(in_channels=[64] * 2, in_index=[0, 1], channels=32,
                    dropout_ratio=0.0, norm_cfg=dict(type='BN', requires_grad=True),
                    align_corners=False)
 model = dict(
-    tasks=tasks,
-    backbone=dict(tasks=tasks),
     loss_weights=dict(_delete_=True, semseg=1.0, human_parts=2.0, sal=5.0, normals=10.0),
     decode_heads=dict(
         _delete_=True,
@@ -17,8 +15,3 @@ model = dict(
         human_parts=dict(type='FCNHead', num_classes=7, **head_common),
         sal=dict(type='BinaryHead', **head_common),
         normals=dict(type='DenseRegressionHead', out_channels=3, **head_common)))
-train_dataloader = dict(dataset=dict(tasks=tasks))
-val_dataloader = dict(dataset=dict(tasks=tasks))
-test_dataloader = val_dataloader
-val_evaluator = dict(tasks=tasks)
-test_evaluator = val_evaluator

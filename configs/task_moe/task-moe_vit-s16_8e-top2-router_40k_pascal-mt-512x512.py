@@ -11,16 +11,11 @@ _base_ = [
 ]
 tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
 model = dict(
-    tasks=tasks,
     backbone=dict(
-        tasks=tasks,
         adapter=None, lora=None, task_embedding=False,
         mlp_moe=dict(type='TaskMoE', blocks=(1, 3, 5, 7, 9, 11), num_experts=8, top_k=2,
                      gating='task_router', gate_norm='topk', init_noise=0.0,
                      load_balance_weight=0.01)))
-train_dataloader = dict(dataset=dict(tasks=tasks))
-val_dataloader = dict(dataset=dict(tasks=tasks))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='invpt',
+val_evaluator = dict(type='MultiTaskMetric', protocol='invpt',
                      stl_reference={{_base_.stl_reference}})
 test_evaluator = val_evaluator

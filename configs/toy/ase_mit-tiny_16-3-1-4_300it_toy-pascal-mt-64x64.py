@@ -6,7 +6,6 @@ model = dict(
     backbone=dict(
         _delete_=True,
         type='TaskRoutedBackbone',
-        tasks=('semseg', 'human_parts', 'sal', 'normals', 'edge'),
         backbone=dict(type='MixVisionTransformer', embed_dims=16, num_stages=2,
                       num_layers=[2, 2], num_heads=[2, 4], patch_sizes=[7, 3], strides=[4, 2],
                       sr_ratios=[2, 1], out_indices=(0, 1), mlp_ratio=2),

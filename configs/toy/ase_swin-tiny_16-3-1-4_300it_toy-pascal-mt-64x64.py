@@ -6,7 +6,6 @@ model = dict(
     backbone=dict(
         _delete_=True,
         type='TaskRoutedBackbone',
-        tasks=('semseg', 'human_parts', 'sal', 'normals', 'edge'),
         backbone=dict(type='SwinTransformer', pretrain_img_size=64, embed_dims=32, patch_size=4,
                       window_size=4, mlp_ratio=2, depths=(2, 2), num_heads=(2, 4),
                       strides=(4, 2), out_indices=(0, 1), drop_path_rate=0.0),

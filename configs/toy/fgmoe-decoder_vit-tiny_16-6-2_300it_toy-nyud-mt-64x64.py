@@ -10,11 +10,9 @@ _base_ = [
 ]
 tasks = ('semseg', 'depth', 'normals', 'edge')
 model = dict(
-    tasks=tasks,
     backbone=dict(
         _delete_=True,
         type='FrozenEncoderMTDecoder',
-        tasks=tasks,
         encoder=dict(type='ASEViT', arch=dict(embed_dims=64, num_layers=4, num_heads=4,
                                               mlp_ratio=2.0),
                      img_size=64, patch_size=8, out_indices=(1, 3), adapter=None, lora=None,
@@ -25,10 +23,7 @@ model = dict(
                      mlp_moe=dict(num_experts=16, top_k=6, num_shared=2, global_expert=True,
                                   task_specific_experts=True, train_global_expert=True,
                                   load_balance_weight=0.01))))
-train_dataloader = dict(dataset=dict(tasks=tasks))
-val_dataloader = dict(dataset=dict(tasks=tasks))
-test_dataloader = val_dataloader
 # stl_reference comes from the base file: measured with the four toy NYUD STL configs.
-val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='invpt', edge_tolerance=0.011,
+val_evaluator = dict(type='MultiTaskMetric', protocol='invpt', edge_tolerance=0.011,
                      stl_reference={{_base_.stl_reference}})
 test_evaluator = val_evaluator

@@ -12,11 +12,9 @@ _base_ = [
 ]
 tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
 model = dict(
-    tasks=tasks,
     backbone=dict(
         _delete_=True,
         type='FrozenEncoderMTDecoder',
-        tasks=tasks,
         encoder=dict(type='ASEViT', arch=dict(embed_dims=64, num_layers=4, num_heads=4,
                                               mlp_ratio=2.0),
                      img_size=64, patch_size=8, out_indices=(1, 3), adapter=None, lora=None,
@@ -27,9 +25,6 @@ model = dict(
                      mlp_moe=dict(num_experts=16, top_k=6, num_shared=2, global_expert=True,
                                   task_specific_experts=True, train_global_expert=True,
                                   load_balance_weight=0.01))))
-train_dataloader = dict(dataset=dict(tasks=tasks))
-val_dataloader = dict(dataset=dict(tasks=tasks))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='invpt',
+val_evaluator = dict(type='MultiTaskMetric', protocol='invpt',
                      stl_reference={{_base_.stl_reference}})
 test_evaluator = val_evaluator

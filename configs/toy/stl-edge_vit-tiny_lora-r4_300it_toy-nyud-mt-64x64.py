@@ -10,14 +10,9 @@ _base_ = [
 ]
 tasks = ('edge', )
 model = dict(
-    tasks=tasks,
     backbone=dict(
-        tasks=tasks,
         adapter=None, task_embedding=False),  # no experts, no router, no task embedding
     decode_heads=dict(_delete_=True, edge={{_base_.model.decode_heads.edge}}),
     loss_weights=dict(_delete_=True, edge={{_base_.model.loss_weights.edge}}))
-train_dataloader = dict(dataset=dict(tasks=tasks))
-val_dataloader = dict(dataset=dict(tasks=tasks))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='invpt', edge_tolerance=0.011)
+val_evaluator = dict(type='MultiTaskMetric', protocol='invpt', edge_tolerance=0.011)
 test_evaluator = val_evaluator

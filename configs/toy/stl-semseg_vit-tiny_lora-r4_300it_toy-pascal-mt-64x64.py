@@ -10,14 +10,9 @@ _base_ = [
 ]
 tasks = ('semseg', )
 model = dict(
-    tasks=tasks,
     backbone=dict(
-        tasks=tasks,
         adapter=None, task_embedding=False),  # no experts, no router, no task embedding
     decode_heads=dict(_delete_=True, semseg={{_base_.model.decode_heads.semseg}}),
     loss_weights=dict(_delete_=True, semseg={{_base_.model.loss_weights.semseg}}))
-train_dataloader = dict(dataset=dict(tasks=tasks))
-val_dataloader = dict(dataset=dict(tasks=tasks))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='invpt')
+val_evaluator = dict(type='MultiTaskMetric', protocol='invpt')
 test_evaluator = val_evaluator

@@ -11,11 +11,7 @@ _base_ = [
     '../schedules/schedule_40e.py',
 ]
 tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
-model = dict(tasks=tasks, backbone=dict(tasks=tasks))
-train_dataloader = dict(dataset=dict(tasks=tasks))
-val_dataloader = dict(dataset=dict(tasks=tasks))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='astmt',
+val_evaluator = dict(type='MultiTaskMetric', protocol='astmt',
                      main_metrics={{_base_.main_metrics}},
                      stl_reference={{_base_.stl_reference}})
 test_evaluator = val_evaluator

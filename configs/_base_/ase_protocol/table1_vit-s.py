@@ -10,10 +10,6 @@ _base_ = [
     '../schedules/schedule_40e.py',
 ]
 tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
-model = dict(tasks=tasks, backbone=dict(tasks=tasks))
-train_dataloader = dict(dataset=dict(tasks=tasks))
-val_dataloader = dict(dataset=dict(tasks=tasks))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='astmt',
+val_evaluator = dict(type='MultiTaskMetric', protocol='astmt',
                      stl_reference={{_base_.stl_reference}})
 test_evaluator = val_evaluator

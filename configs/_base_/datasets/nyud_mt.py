@@ -9,9 +9,9 @@
 # without resizing) and loads the ground truth after the resize, so it keeps its original
 # size, as mmseg does. No val_evaluator here: see the experiments.
 #
-# Changing `tasks` in a config that inherits this file does not reach the datasets below
-# (mmengine resolves base variables when the base is read); override them, e.g.
-#   train_dataloader = dict(dataset=dict(tasks=tasks))  (and the same for val/test).
+# `tasks` below is the experiment's one statement of its tasks: a config that inherits this
+# file and sets `tasks = ('semseg', 'normals')` changes the model, the datasets and the
+# evaluator (mmase.engine.experiment_tasks, run by MultiTaskRunner and the mmase tools).
 tasks = ('semseg', 'depth', 'normals', 'edge')
 dataset_type = 'NYUDv2MTDataset'
 data_root = 'data/NYUDv2'
@@ -64,7 +64,6 @@ train_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='gt_sets/train.txt',
-        tasks=tasks,
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,
@@ -75,7 +74,6 @@ val_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='gt_sets/val.txt',
-        tasks=tasks,
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader

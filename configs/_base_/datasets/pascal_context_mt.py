@@ -3,9 +3,9 @@
 # photometric distortion; validation resizes the image (ground truth stays at its original
 # size, loaded after the resize, as mmseg does). No val_evaluator here: see the experiments.
 #
-# Changing `tasks` in a config that inherits this file does not reach the datasets below
-# (mmengine resolves base variables when the base is read); override them, e.g.
-#   train_dataloader = dict(dataset=dict(tasks=tasks))  (and the same for val/test).
+# `tasks` below is the experiment's one statement of its tasks: a config that inherits this
+# file and sets `tasks = ('semseg', 'normals')` changes the model, the datasets and the
+# evaluator (mmase.engine.experiment_tasks, run by MultiTaskRunner and the mmase tools).
 tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
 dataset_type = 'PascalContextMTDataset'
 data_root = 'data/PASCAL_MT'
@@ -59,7 +59,6 @@ train_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='ImageSets/Context/train.txt',
-        tasks=tasks,
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,
@@ -70,7 +69,6 @@ val_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='ImageSets/Context/val.txt',
-        tasks=tasks,
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -24,9 +24,9 @@
 # saved as docs/get_started.md shows (nothing is downloaded). No val_evaluator here: see the experiments
 # (protocol='astmt', stl_reference from ../stl_reference/pascal_mt_resnet18_ase.py).
 #
-# Changing `tasks` in a config that inherits this file does not reach the datasets below
-# (mmengine resolves base variables when the base is read); override them, e.g.
-#   train_dataloader = dict(dataset=dict(tasks=tasks))  (and the same for val/test).
+# `tasks` below is the experiment's one statement of its tasks: a config that inherits this
+# file and sets `tasks = ('semseg', 'normals')` changes the model, the datasets and the
+# evaluator (mmase.engine.experiment_tasks, run by MultiTaskRunner and the mmase tools).
 tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
 dataset_type = 'PascalContextMTDataset'
 data_root = 'data/PASCAL_MT'
@@ -81,7 +81,6 @@ train_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='ImageSets/Context/train.txt',
-        tasks=tasks,
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,
@@ -92,7 +91,6 @@ val_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='ImageSets/Context/val.txt',
-        tasks=tasks,
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -3,8 +3,9 @@
 # nyud_mt.py at 64x64, sized for a 2-core CPU. Depth NaN/inf values would be masked as
 # invalid (0) when loaded, as for the real data. No val_evaluator here: see the experiments.
 #
-# Changing `tasks` in a config that inherits this file does not reach the datasets below;
-# override them: train_dataloader = dict(dataset=dict(tasks=tasks)) (and val/test).
+# `tasks` below is the experiment's one statement of its tasks: a config that inherits this
+# file and sets `tasks = ('semseg', 'normals')` changes the model, the datasets and the
+# evaluator (mmase.engine.experiment_tasks, run by MultiTaskRunner and the mmase tools).
 tasks = ('semseg', 'depth', 'normals', 'edge')
 dataset_type = 'NYUDv2MTDataset'
 data_root = '{{$MMASE_TOY_NYUD_MT:data/toy_nyud_mt}}'  # $MMASE_TOY_NYUD_MT or cwd/data
@@ -57,7 +58,6 @@ train_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='gt_sets/train.txt',
-        tasks=tasks,
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,
@@ -68,7 +68,6 @@ val_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='gt_sets/val.txt',
-        tasks=tasks,
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -2,8 +2,9 @@
 # tools/misc/make_toy_pascal_mt.py). Same pipelines as pascal_context_mt.py at 64x64, sized
 # for a 2-core CPU. No val_evaluator here: see the experiments.
 #
-# Changing `tasks` in a config that inherits this file does not reach the datasets below;
-# override them: train_dataloader = dict(dataset=dict(tasks=tasks)) (and val/test).
+# `tasks` below is the experiment's one statement of its tasks: a config that inherits this
+# file and sets `tasks = ('semseg', 'normals')` changes the model, the datasets and the
+# evaluator (mmase.engine.experiment_tasks, run by MultiTaskRunner and the mmase tools).
 tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
 dataset_type = 'PascalContextMTDataset'
 data_root = '{{$MMASE_TOY_PASCAL_MT:data/toy_pascal_mt}}'  # $MMASE_TOY_PASCAL_MT or cwd/data
@@ -57,7 +58,6 @@ train_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='ImageSets/Context/train.txt',
-        tasks=tasks,
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,
@@ -68,7 +68,6 @@ val_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='ImageSets/Context/val.txt',
-        tasks=tasks,
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -8,7 +8,6 @@ head_common = dict(in_channels=[embed_dims] * 4, in_index=[0, 1, 2, 3], channels
                    dropout_ratio=0.1, norm_cfg=norm_cfg, align_corners=False)
 model = dict(
     type='MultiTaskEncoderDecoder',
-    tasks=('semseg', 'depth', 'normals', 'edge'),
     data_preprocessor=dict(type='MultiTaskDataPreProcessor', mean=[123.675, 116.28, 103.53],
                            std=[58.395, 57.12, 57.375], bgr_to_rgb=True, size=(448, 576)),
     backbone=dict(
@@ -17,7 +16,6 @@ model = dict(
         img_size=(448, 576),
         patch_size=16,
         out_indices=(3, 5, 7, 11),
-        tasks=('semseg', 'depth', 'normals', 'edge'),
         # the paper's ASE (Li et al., 2025): N/k/S/r = 16/3/1/4 LoRA experts beside every FFN
         # (N counts the shared expert), one router per task and block, Mod-Squad MI loss
         # (weight ours: Mod-Squad's 0.005, summed over the 12 expert layers as Mod-Squad does)

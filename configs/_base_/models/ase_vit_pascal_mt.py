@@ -6,7 +6,6 @@ head_common = dict(in_channels=[embed_dims] * 4, in_index=[0, 1, 2, 3], channels
                    dropout_ratio=0.1, norm_cfg=norm_cfg, align_corners=False)
 model = dict(
     type='MultiTaskEncoderDecoder',
-    tasks=('semseg', 'human_parts', 'sal', 'normals', 'edge'),
     data_preprocessor=dict(type='MultiTaskDataPreProcessor', mean=[123.675, 116.28, 103.53],
                            std=[58.395, 57.12, 57.375], bgr_to_rgb=True, size=(512, 512)),
     backbone=dict(
@@ -15,7 +14,6 @@ model = dict(
         img_size=512,
         patch_size=16,
         out_indices=(3, 5, 7, 11),
-        tasks=('semseg', 'human_parts', 'sal', 'normals', 'edge'),
         # the paper's ASE (Li et al., 2025): N/k/S/r = 16/3/1/4 LoRA experts beside every FFN
         # (N counts the shared expert), one router per task and block, Mod-Squad MI loss
         # (weight ours: Mod-Squad's 0.005, summed over the 12 expert layers as Mod-Squad does)

@@ -6,7 +6,7 @@
 #
 # With it a config reports Δm comparable to the paper's "Δm %" column without training any STL
 # model (its ASE 32/6/2/2 row gives +7.58, tests/test_evaluation/test_delta_m.py):
-#   val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='astmt',
+#   val_evaluator = dict(type='MultiTaskMetric', protocol='astmt',
 #                        stl_reference={{_base_.stl_reference}})
 # `metrics` fixes each task's main metric (MultiTaskMetric.main_metrics follows it; a config
 # choosing another main metric for a task is an error): saliency is scored by the ASTMT / MTLoRA

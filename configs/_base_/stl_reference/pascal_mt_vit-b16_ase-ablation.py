@@ -3,7 +3,7 @@
 # ASE protocol (224x224, 40 epochs). The paper publishes no STL ViT numbers, so the values are not
 # filled in and Δm is off; `main_metrics` is set all the same, so the ablation configs report the
 # paper's metrics (edge/loss) in their summary:
-#   val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='astmt',
+#   val_evaluator = dict(type='MultiTaskMetric', protocol='astmt',
 #                        main_metrics={{_base_.main_metrics}},
 #                        stl_reference={{_base_.stl_reference}})
 # To switch Δm on, train and test the single-task ViT-B/16 configs of the ASE protocol (one per

@@ -6,12 +6,6 @@
 _base_ = ['../../_base_/ase_protocol/ablation_vit-b.py']
 tasks = ('human_parts', )
 model = dict(
-    tasks=tasks,
-    backbone=dict(tasks=tasks, adapter=None, task_embedding=False),
+    backbone=dict(adapter=None, task_embedding=False),
     decode_heads=dict(_delete_=True, human_parts={{_base_.model.decode_heads.human_parts}}),
     loss_weights=dict(_delete_=True, human_parts={{_base_.model.loss_weights.human_parts}}))
-train_dataloader = dict(dataset=dict(tasks=tasks))
-val_dataloader = dict(dataset=dict(tasks=tasks))
-test_dataloader = val_dataloader
-val_evaluator = dict(tasks=tasks)
-test_evaluator = val_evaluator

@@ -5,12 +5,6 @@
 _base_ = ['../../_base_/ase_protocol/ablation_vit-b.py']
 tasks = ('sal', )
 model = dict(
-    tasks=tasks,
-    backbone=dict(tasks=tasks, adapter=None, task_embedding=False),
+    backbone=dict(adapter=None, task_embedding=False),
     decode_heads=dict(_delete_=True, sal={{_base_.model.decode_heads.sal}}),
     loss_weights=dict(_delete_=True, sal={{_base_.model.loss_weights.sal}}))
-train_dataloader = dict(dataset=dict(tasks=tasks))
-val_dataloader = dict(dataset=dict(tasks=tasks))
-test_dataloader = val_dataloader
-val_evaluator = dict(tasks=tasks)
-test_evaluator = val_evaluator

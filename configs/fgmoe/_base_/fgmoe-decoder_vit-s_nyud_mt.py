@@ -10,11 +10,9 @@ head_common = dict(in_channels=[decoder_dims] * 2, in_index=[0, 1], channels=256
                    input_transform='resize_concat', num_convs=1, concat_input=False,
                    dropout_ratio=0.1, norm_cfg=norm_cfg, align_corners=False)
 model = dict(
-    tasks=('semseg', 'depth', 'normals', 'edge'),
     backbone=dict(
         _delete_=True,
         type='FrozenEncoderMTDecoder',
-        tasks=('semseg', 'depth', 'normals', 'edge'),
         encoder=dict(type='ASEViT', arch='vit-s', img_size=(448, 576), patch_size=16,
                      out_indices=(3, 5, 7, 11), adapter=None, lora=None,
                      task_embedding=False,  # task-agnostic: its default tasks do

@@ -16,12 +16,10 @@ tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
 widths = [64, 128, 320, 512]  # MiT-B2's four stages
 head = dict(in_channels=widths, in_index=[0, 1, 2, 3])
 model = dict(
-    tasks=tasks,
     data_preprocessor=dict(size=(224, 224)),
     backbone=dict(
         _delete_=True,
         type='TaskRoutedBackbone',
-        tasks=tasks,
         backbone=dict(
             type='MixVisionTransformer', in_channels=3, embed_dims=64, num_stages=4,
             num_layers=[3, 4, 6, 3], num_heads=[1, 2, 5, 8], patch_sizes=[7, 3, 3, 3],
@@ -34,9 +32,6 @@ model = dict(
         lora=dict(rank=4, alpha=4, targets=('qkv', 'proj')),
         task_embedding=True),
     decode_heads=dict(semseg=head, human_parts=head, sal=head, normals=head, edge=head))
-train_dataloader = dict(dataset=dict(tasks=tasks))
-val_dataloader = dict(dataset=dict(tasks=tasks))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='astmt',
+val_evaluator = dict(type='MultiTaskMetric', protocol='astmt',
                      stl_reference={{_base_.stl_reference}})
 test_evaluator = val_evaluator

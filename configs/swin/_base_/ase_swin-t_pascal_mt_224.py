@@ -15,12 +15,10 @@ tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
 widths = [96, 192, 384, 768]  # Swin-T's four stages
 head = dict(in_channels=widths, in_index=[0, 1, 2, 3])
 model = dict(
-    tasks=tasks,
     data_preprocessor=dict(size=(224, 224)),
     backbone=dict(
         _delete_=True,
         type='TaskRoutedBackbone',
-        tasks=tasks,
         backbone=dict(
             type='SwinTransformer', pretrain_img_size=224, embed_dims=96, patch_size=4,
             window_size=7, mlp_ratio=4, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24),
@@ -36,9 +34,6 @@ model = dict(
         lora=dict(rank=4, alpha=4, targets=('qkv', 'proj')),
         task_embedding=True),
     decode_heads=dict(semseg=head, human_parts=head, sal=head, normals=head, edge=head))
-train_dataloader = dict(dataset=dict(tasks=tasks))
-val_dataloader = dict(dataset=dict(tasks=tasks))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='MultiTaskMetric', tasks=tasks, protocol='astmt',
+val_evaluator = dict(type='MultiTaskMetric', protocol='astmt',
                      stl_reference={{_base_.stl_reference}})
 test_evaluator = val_evaluator
