@@ -32,6 +32,7 @@ from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import mmase  # noqa: E402,F401  (registers the modules)
+from mmase.engine.experiment_tasks import apply_experiment_tasks  # noqa: E402
 from mmase.analysis.expert_usage import (collect_routing, find_routed_layers,  # noqa: E402
                                          routing_similarity, summarize_routing)
 from mmase.models.segmentors.task_addition import checkpoint_tasks  # noqa: E402
@@ -96,6 +97,7 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    apply_experiment_tasks(cfg)  # the top-level tasks, after --cfg-options
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     addition = cfg.model.get('task_addition')
     if not addition:

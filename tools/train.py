@@ -17,6 +17,7 @@ except ImportError:  # an uninstalled clone: its own package
 from mmase.apis.mmseg_tool import packaged_path  # noqa: E402
 from mmase.engine import check_checkpoint, check_config_checkpoints  # noqa: E402
 from mmase.engine.config_check import check_config, check_output_dirs  # noqa: E402
+from mmase.engine.experiment_tasks import apply_experiment_tasks  # noqa: E402
 from mmase.engine.strict_loading import require_matching_checkpoint  # noqa: E402
 from mmase.utils import configure_device, default_collect_dirs, exit_distributed_rank  # noqa: E402
 from mmase.utils.work_dir_lock import hold_work_dir_lock  # noqa: E402
@@ -68,6 +69,7 @@ def main():
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    apply_experiment_tasks(cfg)  # the top-level tasks, after --cfg-options
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:

@@ -1,6 +1,9 @@
 # Runtime shared by every mmase experiment (mmseg 1.x conventions).
 custom_imports = dict(imports=['mmase'], allow_failed_imports=False)
 default_scope = 'mmseg'
+# the config's top-level `tasks` reaches the model, datasets and evaluators that state none
+# (mmase.engine.experiment_tasks); mmseg's tools/train.py builds it too (RUNNERS.build)
+runner_type = 'MultiTaskRunner'
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

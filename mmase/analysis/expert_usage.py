@@ -47,6 +47,7 @@ from mmseg.registry import MODELS
 
 import mmase  # noqa: F401  (registers the modules)
 from mmase.engine import check_checkpoint
+from mmase.engine.experiment_tasks import apply_experiment_tasks
 from mmase.models.adapters import RoutingBookkeeping
 from mmase.models.backbones import MultiTaskBackbone
 
@@ -107,6 +108,7 @@ def build_model_and_loader(config: str, cfg_options: Optional[dict] = None
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    apply_experiment_tasks(cfg)  # the top-level tasks, after cfg_options
     for key in ('model', 'val_dataloader'):
         if cfg.get(key) is None:
             raise KeyError(f'{config} has no `{key}`')

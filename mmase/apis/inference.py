@@ -22,6 +22,7 @@ from mmseg.registry import DATASETS, MODELS
 from mmseg.structures import SegDataSample
 
 from mmase.engine.checkpoint_check import check_checkpoint, fetch_checkpoint, load_checkpoint_file
+from mmase.engine.experiment_tasks import apply_experiment_tasks
 from mmase.engine.strict_loading import check_checkpoint_matches, model_state_dict
 from mmase.tasks import get_task_spec
 from mmase.utils.image_limits import check_image_file, check_pixels, max_image_pixels
@@ -106,6 +107,7 @@ def init_model(config: Union[str, Path, Config],
     cfg = _load_config(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    apply_experiment_tasks(cfg)  # the top-level tasks, after cfg_options
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     if cfg.get('custom_imports'):
         from mmengine.utils import import_modules_from_strings

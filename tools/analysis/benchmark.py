@@ -25,6 +25,7 @@ from mmengine.utils import mkdir_or_exist
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # run from a clone
 import mmase  # noqa: E402,F401
+from mmase.engine.experiment_tasks import apply_experiment_tasks  # noqa: E402
 from mmase.apis import init_model  # noqa: E402
 
 
@@ -55,6 +56,7 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    apply_experiment_tasks(cfg)  # the top-level tasks, after --cfg-options
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     work_dir = args.work_dir or osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     mkdir_or_exist(osp.abspath(work_dir))

@@ -44,6 +44,7 @@ from mmengine.hooks import Hook  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import mmase  # noqa: E402,F401  (registers the modules)
+from mmase.engine.experiment_tasks import apply_experiment_tasks  # noqa: E402
 from mmase.models.segmentors import output_restore  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -152,6 +153,7 @@ def make_data(args, folder):
 def build_runner(args, data_root, work_dir):
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)
+    apply_experiment_tasks(cfg)  # the top-level tasks, after --cfg-options
     cfg.work_dir = work_dir
     cfg.load_from = args.checkpoint
     cfg.launcher = 'none'

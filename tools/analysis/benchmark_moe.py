@@ -458,7 +458,9 @@ def model_config(arch: Union[str, dict], image_size: int = MODEL_IMAGE_SIZE,
     name = arch if isinstance(arch, str) else 'vit-s'
     if name not in MODEL_CONFIGS:
         raise ValueError(f'--model {name!r} is not one of {sorted(MODEL_CONFIGS)}')
+    from mmase.datasets.pascal_mt_labels import PASCAL_MT_TASKS
     cfg = copy.deepcopy(Config.fromfile(osp.join(ROOT, MODEL_CONFIGS[name])).model.to_dict())
+    cfg.setdefault('tasks', PASCAL_MT_TASKS)  # a model fragment: the experiment states them
     cfg['data_preprocessor']['size'] = (image_size, image_size)
     cfg['backbone'].update(img_size=image_size, pretrained=None)
     heads = cfg['decode_heads'].values()
@@ -480,8 +482,10 @@ def fgmoe_decoder_config(arch: Union[str, dict], image_size: int = MODEL_IMAGE_S
     encoder's width and heads), at ``image_size``, no pretrained file."""
     from mmengine.config import Config
     name = arch if isinstance(arch, str) else 'vit-s'
+    from mmase.datasets.pascal_mt_labels import PASCAL_MT_TASKS
     cfg = copy.deepcopy(Config.fromfile(osp.join(ROOT, FGMOE_DECODER_CONFIGS[name])).model
                         .to_dict())
+    cfg.setdefault('tasks', PASCAL_MT_TASKS)  # a model fragment: the experiment states them
     cfg['data_preprocessor']['size'] = (image_size, image_size)
     encoder, decoder = cfg['backbone']['encoder'], cfg['backbone']['decoder']
     encoder.update(img_size=image_size, pretrained=None)

@@ -28,6 +28,7 @@ from mmengine.utils import ProgressBar, mkdir_or_exist
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # run from a clone
 import mmase  # noqa: E402,F401
+from mmase.engine.experiment_tasks import apply_experiment_tasks  # noqa: E402
 from mmase.tasks import get_task_spec  # noqa: E402
 from mmase.evaluation.metrics import build_task_meter, class_table  # noqa: E402
 from mmseg.registry import DATASETS  # noqa: E402
@@ -82,6 +83,7 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    apply_experiment_tasks(cfg)  # the top-level tasks, after --cfg-options
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     meta = dataset.metainfo

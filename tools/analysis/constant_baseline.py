@@ -23,6 +23,7 @@ from mmengine.structures import PixelData
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import mmase  # noqa: E402,F401
+from mmase.engine.experiment_tasks import apply_experiment_tasks  # noqa: E402
 from mmase.tasks import TASK_SPECS  # noqa: E402
 from mmseg.registry import DATASETS  # noqa: E402
 
@@ -85,6 +86,7 @@ def main():
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    apply_experiment_tasks(cfg)  # the top-level tasks, after --cfg-options
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     val_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
     train_cfg = copy.deepcopy(val_cfg)  # val pipeline (full-size gt) over the training split

@@ -15,6 +15,7 @@ from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # run from a clone
 import mmase  # noqa: E402,F401
+from mmase.engine.experiment_tasks import apply_experiment_tasks  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -32,6 +33,7 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    apply_experiment_tasks(cfg)  # the top-level tasks, after --cfg-options
     print(f'Config:\n{cfg.pretty_text}')
     if args.dump:
         cfg.dump(args.dump)

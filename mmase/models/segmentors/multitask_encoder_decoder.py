@@ -47,7 +47,8 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
     weights) and add no loss.
 
     Args:
-        tasks (Sequence[str]): Declared task names (``mmase.tasks.TASK_SPECS``).
+        tasks (Sequence[str]): Declared task names (``mmase.tasks.TASK_SPECS``); a config
+            states them once at its top level (``mmase.engine.experiment_tasks``).
         backbone (dict): Backbone config.
         decode_heads (dict): Task name -> decode head config, one per task.
         neck (dict, optional): Neck config, applied to each task's features.
@@ -64,9 +65,9 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
     """
 
     def __init__(self,
-                 tasks: Sequence[str],
-                 backbone: dict,
-                 decode_heads: Dict[str, dict],
+                 tasks: Optional[Sequence[str]] = None,
+                 backbone: Optional[dict] = None,
+                 decode_heads: Optional[Dict[str, dict]] = None,
                  neck: Optional[dict] = None,
                  loss_weights: Optional[Dict[str, float]] = None,
                  train_cfg: Optional[dict] = None,
@@ -81,6 +82,15 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
             raise ValueError('model.pretrained is not used; set model.backbone.pretrained')
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         declare_tasks(custom_tasks, 'model.custom_tasks')
+        if tasks is None:
+            raise ValueError(
+                "model.tasks is not set: state the experiment's tasks once, at the top of the "
+                "config (tasks = ('semseg', 'normals')), and build through MultiTaskRunner or "
+                'mmase.engine.apply_experiment_tasks(cfg), which give them to the model, the '
+                'datasets and the evaluator (or set model.tasks)')
+        for value, field in ((backbone, 'model.backbone'), (decode_heads, 'model.decode_heads')):
+            if value is None:
+                raise ValueError(f'{field} is required')
         self.tasks = check_tasks(tasks, 'model.tasks')
         decode_heads = self._used(decode_heads, 'model.decode_heads')
         loss_weights = self._used(loss_weights or {}, 'model.loss_weights')
