@@ -97,6 +97,12 @@ def test_wheel_in_a_fresh_environment(tmp_path):
         from mmengine import Config
         print('setuptools', setuptools.__version__)
         print('mmseg scope', Config.fromfile('on_mmseg.py').default_scope)  # before mmase
+        import runpy, sys  # a clone's tools/train.py must import the installed mmase
+        sys.argv = ['train.py', '--help']
+        try:
+            runpy.run_path(CLONE_TRAIN, run_name='__main__')
+        except SystemExit:
+            pass
         import mmase
         print('mmase at', mmase.__file__)
         cfg = Config.fromfile('my_toy.py')
@@ -105,7 +111,8 @@ def test_wheel_in_a_fresh_environment(tmp_path):
         from mmase.apis import mmseg_tool  # the shipped generator, where the user says
         mmseg_tool.main(['mmase::tools/misc/make_toy_pascal_mt.py', '--out', TOY_DIR,
                          '--num-train', '4', '--num-val', '4'])
-    '''.replace('TOY_DIR', repr(str(tmp_path / 'toy'))))], cwd=project, env=env)
+    '''.replace('TOY_DIR', repr(str(tmp_path / 'toy'))).replace(
+        'CLONE_TRAIN', repr(osp.join(ROOT, 'tools', 'train.py'))))], cwd=project, env=env)
     major = int(out.split('setuptools ')[1].split('.')[0])
     assert 77 <= major < 81, out
     assert 'mmseg scope mmseg' in out
