@@ -1,6 +1,8 @@
 """Surface-normal angular error: mean; median, RMSE and accuracy within angles (ASTMT protocol)."""
+import math
 from typing import Dict, Mapping, Optional, Sequence
 
+import numba
 import numpy as np
 
 from .meter_base import TASK_METERS, TaskMeter, check_protocol, sum_records
@@ -30,6 +32,33 @@ def angular_error(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     gt = gt / np.linalg.norm(gt, axis=0, keepdims=True)
     return np.degrees(2.0 * np.arctan2(np.linalg.norm(pred - gt, axis=0),
                                        np.linalg.norm(pred + gt, axis=0)))
+
+
+@numba.njit(cache=True, nogil=True)
+def _valid_errors(pred, gt):
+    """:func:`angular_error` of the pixels whose ground truth is non-zero, in one pass over two
+    ``(3, H, W)`` maps of any float type (float64 arithmetic); returns float64 ``(N,)``."""
+    height, width = gt.shape[1], gt.shape[2]
+    out = np.empty(height * width, np.float64)
+    count = 0
+    for y in range(height):
+        for x in range(width):
+            g0, g1, g2 = np.float64(gt[0, y, x]), np.float64(gt[1, y, x]), np.float64(gt[2, y, x])
+            if g0 == 0 and g1 == 0 and g2 == 0:
+                continue
+            p0, p1, p2 = (np.float64(pred[0, y, x]), np.float64(pred[1, y, x]),
+                          np.float64(pred[2, y, x]))
+            p_norm = math.sqrt(p0 * p0 + p1 * p1 + p2 * p2) + 1e-12
+            g_norm = math.sqrt(g0 * g0 + g1 * g1 + g2 * g2)
+            p0, p1, p2 = p0 / p_norm, p1 / p_norm, p2 / p_norm
+            g0, g1, g2 = g0 / g_norm, g1 / g_norm, g2 / g_norm
+            d0, d1, d2 = p0 - g0, p1 - g1, p2 - g2
+            s0, s1, s2 = p0 + g0, p1 + g1, p2 + g2
+            angle = 2.0 * math.atan2(math.sqrt(d0 * d0 + d1 * d1 + d2 * d2),
+                                     math.sqrt(s0 * s0 + s1 * s1 + s2 * s2))
+            out[count] = angle * (180.0 / math.pi)
+            count += 1
+    return out[:count]
 
 
 @TASK_METERS.register_module()
@@ -70,17 +99,19 @@ class NormalsMeter(TaskMeter):
         Returns:
             dict | None: Sums of the image's errors; None if it has no valid pixel.
         """
-        pred = np.asarray(pred, dtype=np.float64)
-        gt = np.asarray(gt, dtype=np.float64)
+        pred, gt = np.asarray(pred), np.asarray(gt)
+        if not np.issubdtype(pred.dtype, np.floating):
+            pred = pred.astype(np.float64)
+        if not np.issubdtype(gt.dtype, np.floating):
+            gt = gt.astype(np.float64)
         if pred.shape != gt.shape or gt.ndim != 3 or gt.shape[0] != 3:
             raise ValueError(f'prediction {pred.shape} and ground truth {gt.shape} must both be '
                              f'(3, H, W)')
         if not np.isfinite(pred).all():
             raise ValueError('prediction holds NaN or infinite values')
-        valid = (gt != 0).any(0)
-        if not valid.any():
+        errors = _valid_errors(pred, gt)  # the pixels with a non-zero ground truth
+        if not errors.size:
             return None
-        errors = angular_error(pred[:, valid], gt[:, valid])
         record = dict(
             count=np.int64(errors.size),
             sum=np.float64(errors.sum()),

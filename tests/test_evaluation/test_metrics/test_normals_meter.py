@@ -70,3 +70,17 @@ def test_invalid_images_and_errors():
         meter.process(np.ones((1, 2, 2)), np.ones((1, 2, 2)))
     with pytest.raises(ValueError, match='NaN'):
         meter.process(np.full((3, 2, 2), np.nan), np.ones((3, 2, 2)))
+
+
+def test_compiled_errors_equal_angular_error():
+    """The meter's one-pass loop gives angular_error's values on the valid pixels (any float)."""
+    from mmase.evaluation.metrics.normals_meter import _valid_errors
+    rng = np.random.default_rng(5)
+    pred = rng.normal(size=(3, 7, 9)).astype(np.float32)
+    gt = rng.normal(size=(3, 7, 9))
+    gt[:, 2] = 0  # an invalid row
+    pred[:, 0, 0] = 0  # a zero prediction scores 90 degrees
+    valid = (gt != 0).any(0)
+    expected = angular_error(pred[:, valid].astype(np.float64), gt[:, valid])
+    np.testing.assert_allclose(_valid_errors(pred, gt), expected, rtol=0, atol=1e-12)
+    assert _valid_errors(pred, gt).size == 54 and expected[0] == pytest.approx(90.0)
