@@ -4,8 +4,8 @@ Parametrised over every ``.py`` under ``configs/`` outside ``_base_``: a config 
 (FGMoE, Task-MoE, ...) is covered without touching this file. Each config is loaded, shrunk by
 :func:`shrink_config` (a generic walk of the config, see there: tiny ViT, small heads, the toy
 dataset of the same family, 64 px crops, batch 2, one iteration, validation on 2 images, no
-pretrained weights), then ``Runner.from_cfg(cfg).train()`` runs one training step and the
-validation loop at its end (the test step: the model's predict path and the config's evaluator).
+pretrained weights), then ``MultiTaskRunner.from_cfg(cfg).train()`` runs one training step and
+the validation loop at its end (the test step: the model's predict path and the config's evaluator).
 The metrics the evaluator saved (``metrics_val_iter_1.json``) must hold every task's main metric
 and Δm exactly when the config gives an STL reference.
 """
@@ -20,8 +20,9 @@ import uuid
 import pytest
 import torch
 from mmengine.config import Config, ConfigDict
-from mmengine.runner import Runner
 
+from mmase.engine import MultiTaskRunner, apply_experiment_tasks
+from mmase.engine.experiment_tasks import resolved_tasks
 from mmase.evaluation import main_metric_key
 from mmase.models.backbones import ARCH_SETTINGS
 
@@ -312,18 +313,20 @@ def test_shrink_remaps_blocks_and_heads():
 
 @pytest.mark.parametrize('config', experiment_configs())
 def test_config_trains_and_validates(config, tmp_path, unformatted_config_text):
-    cfg = Config.fromfile(osp.join(CONFIG_DIR, config))
-    tasks = tuple(cfg.model.tasks)
+    cfg = apply_experiment_tasks(Config.fromfile(osp.join(CONFIG_DIR, config)))
+    tasks = tuple(cfg.tasks)  # stated once: the model, datasets and evaluators follow
+    resolved = resolved_tasks(cfg)  # the backbone: the segmentor's hand-off
+    assert {field for field, value in resolved.items() if value != tasks} == set(), resolved
+    assert {'model', 'model.backbone', 'train_dataloader.dataset', 'val_dataloader.dataset',
+            'test_dataloader.dataset', 'val_evaluator', 'test_evaluator'} <= set(resolved)
     evaluator = cfg.val_evaluator
-    assert evaluator.type == 'MultiTaskMetric' and tuple(evaluator.tasks) == tasks, config
-    assert tuple(cfg.train_dataloader.dataset.tasks) == tasks, config
-    assert tuple(cfg.model.backbone.tasks) == tasks, config
+    assert evaluator.type == 'MultiTaskMetric', config
     assert sorted(cfg.model.decode_heads) == sorted(tasks), config
     reference = evaluator.get('stl_reference')
 
     shrink_config(cfg, str(tmp_path))
     torch.manual_seed(0)
-    runner = Runner.from_cfg(cfg)
+    runner = MultiTaskRunner.from_cfg(cfg)
     runner.train()
 
     assert osp.isfile(tmp_path / 'iter_1.pth')

@@ -39,8 +39,8 @@ def test_one_key_apart_and_the_hand_count(path):
     init_default_scope('mmseg')
     counts = {}
     for name, cfg in (('fc1', Config.fromfile(path)), ('ffn', ffn)):
-        backbone = dict(cfg.model.backbone, arch=dict(embed_dims=32, num_layers=2, num_heads=2,
-                                                      mlp_ratio=4.0),
+        backbone = dict(cfg.model.backbone, tasks=cfg.tasks,  # the config's top-level tasks
+                        arch=dict(embed_dims=32, num_layers=2, num_heads=2, mlp_ratio=4.0),
                         img_size=32, patch_size=16, out_indices=(1, ), pretrained=None)
         model = MODELS.build(backbone)
         counts[name] = sum(p.numel() for p in model.parameters())

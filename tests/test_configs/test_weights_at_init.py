@@ -9,6 +9,7 @@ from mmengine.config import Config
 from mmseg.registry import MODELS
 
 import mmase  # noqa: F401
+from mmase.engine import apply_experiment_tasks
 
 CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs')
 
@@ -23,7 +24,7 @@ REAL = {
 
 @pytest.mark.parametrize('config', sorted(REAL))
 def test_real_config_builds_without_its_pretrained_file(config):
-    cfg = Config.fromfile(osp.join(CONFIG_DIR, config))
+    cfg = apply_experiment_tasks(Config.fromfile(osp.join(CONFIG_DIR, config)))
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)  # the pretrained file does not exist here
     with pytest.raises(FileNotFoundError, match=REAL[config]):

@@ -167,15 +167,14 @@ def test_toy_config_saves_through_the_atomic_backend(tmp_path):
     """The Runner built from the toy config writes checkpoints with AtomicLocalBackend."""
     from mmengine.config import Config
     from mmengine.hooks import CheckpointHook
-    from mmengine.runner import Runner
 
-    from mmase.engine import AtomicLocalBackend
+    from mmase.engine import AtomicLocalBackend, MultiTaskRunner
 
     cfg = Config.fromfile(TOY_CONFIG)
     cfg.work_dir = str(tmp_path)
     cfg.visualizer.name = 'test_resume_visualizer'  # keep the global 'visualizer' instance free
     cfg.merge_from_dict({'model.backbone.arch.num_layers': 2, 'model.backbone.out_indices': [0, 1]})
-    runner = Runner.from_cfg(cfg)
+    runner = MultiTaskRunner.from_cfg(cfg)
     (hook, ) = [h for h in runner.hooks if isinstance(h, CheckpointHook)]
     hook.before_train(runner)
     assert isinstance(hook.file_backend, AtomicLocalBackend)

@@ -10,12 +10,14 @@ from mmengine.structures import PixelData  # noqa: F401
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
+from mmase.engine import apply_experiment_tasks
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 TOY = osp.join(ROOT, 'configs', 'toy', 'ase_vit-tiny_16-3-1-4_300it_toy-pascal-mt-64x64.py')
 
 
 def tiny_segmentor():
-    cfg = Config.fromfile(TOY)
+    cfg = apply_experiment_tasks(Config.fromfile(TOY))
     cfg.merge_from_dict({'model.backbone.arch.num_layers': 2, 'model.backbone.out_indices': [0, 1]})
     torch.manual_seed(0)
     model_cfg = copy.deepcopy(cfg.model)
@@ -75,8 +77,8 @@ def test_flipped_view_unflipped_and_normals_x_negated():
 
 def test_depth_is_averaged_in_metres():
     torch.set_num_threads(1)
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'toy',
-                                   'ase_vit-tiny_16-3-1-4_300it_toy-nyud-mt-64x64.py'))
+    cfg = apply_experiment_tasks(Config.fromfile(osp.join(
+        ROOT, 'configs', 'toy', 'ase_vit-tiny_16-3-1-4_300it_toy-nyud-mt-64x64.py')))
     cfg.merge_from_dict({'model.backbone.arch.num_layers': 2, 'model.backbone.out_indices': [0, 1]})
     torch.manual_seed(0)
     model = MODELS.build(dict(type='MultiTaskTTAModel', module=copy.deepcopy(cfg.model))).eval()
