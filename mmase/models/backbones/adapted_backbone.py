@@ -4,7 +4,8 @@ The one class path of every adapted family: the subclass builds the plain backbo
 ViT: :class:`~.ase_vit.ASEViT`; any mmseg family with a layout:
 :class:`~.task_routed_backbone.TaskRoutedBackbone`) and calls :meth:`_adapt`, which parses the
 typed adapter configs, records the pre-injection keys when a pretrained file is named, injects,
-reports the routed families and freezes the base. Pretrained weights load in
+reports the routed families, freezes the base and, with ``with_cp``, checkpoints every block
+the layout lists. Pretrained weights load in
 :meth:`init_weights` (OpenMMLab's convention: building a model never reads the file; training
 does, and refuses a missing one naming it); FFN-level expert layers are then rebuilt from the
 loaded MLP, so FGMoE's and Task-MoE's experts start from the pretrained weights.
@@ -14,11 +15,10 @@ from typing import Optional, Sequence, Set, Tuple
 
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 
 from ..adapters import LoRAExperts
 from ..injection import (AdapterConfigs, Injection, Layout, PlainView, adapter_parameters,
-                         inject)
+                         checkpoint_blocks, inject)
 from .multitask_backbone import MultiTaskBackbone
 
 
@@ -48,6 +48,9 @@ class AdaptedBackbone(MultiTaskBackbone):
         self._injection: Injection = inject(self, root, layout, cfgs, self.task_context,
                                             record_routing)
         self._root_prefix = prefix
+        if with_cp:
+            checkpoint_blocks([root.get_submodule(name) for name, _ in layout.blocks()],
+                              self.task_context)
         adapter, mlp_moe = cfgs.adapter, cfgs.mlp_moe
         self.routed_families = self._injection.families(
             prefix,
@@ -154,20 +157,6 @@ class AdaptedBackbone(MultiTaskBackbone):
                                    mutual_information=moe.mi_loss_weight > 0,
                                    **moe.layer_args)
             layer.load_state_dict(fresh.state_dict())
-
-    # ------------------------------------------------------------------------------------------
-    # activation checkpointing
-    def _run_block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """``block(x)``, recomputed in the backward pass when ``with_cp`` (saves the block's
-        activations); the task index is captured so that the recomputation routes alike."""
-        if not (self.with_cp and self.training and torch.is_grad_enabled()):
-            return block(x)
-        return cp.checkpoint(self._block_with_task, block, x, self.task_context.current(),
-                             use_reentrant=False)
-
-    def _block_with_task(self, block: nn.Module, x: torch.Tensor, task) -> torch.Tensor:
-        with self.task_context.use(task):
-            return block(x)
 
 
 def _check_frozen(frozen: bool, trainable: Sequence[str], cfgs: AdapterConfigs) -> bool:

@@ -200,7 +200,7 @@ class ASEViT(AdaptedBackbone):
         x = self.norm_pre(x)  # the task embedding's hook
         outs = []
         for i, block in enumerate(self.blocks):
-            x = self._run_block(block, x)
+            x = block(x)
             if i == self.num_layers - 1 and self.final_norm:
                 x = self.norm(x)
             if i in self.out_indices:

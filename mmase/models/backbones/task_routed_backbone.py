@@ -44,6 +44,8 @@ class TaskRoutedBackbone(AdaptedBackbone):
             ``experts`` is an error naming ``adapter``.
         trainable (Sequence[str]): Extra parameter-name patterns to train. Default: ().
         frozen (bool): Freeze everything. Default: False.
+        with_cp (bool): Activation checkpointing of every block (the layout's); leave the inner
+            backbone's own ``with_cp`` off. Default: False.
         multitask_mode (str): ``'batched'`` | ``'sequential'``. Default: 'batched'.
         record_routing (bool): Record routing statistics. Default: False.
         init_cfg (dict, optional): Must be None: the inner backbone's weights are set here.
@@ -74,16 +76,12 @@ class TaskRoutedBackbone(AdaptedBackbone):
             raise ValueError('init_cfg of TaskRoutedBackbone must be None: set the inner '
                              "backbone's weights with backbone.init_cfg=dict(type='Pretrained', "
                              'checkpoint=...)')
-        if with_cp:
-            raise ValueError('with_cp=True: activation checkpointing of task-routed blocks is '
-                             "implemented for ASEViT's blocks; mmseg's families checkpoint inside "
-                             'their own forward, where the task index cannot be captured')
         cfgs = parse_adapter_configs(self.tasks, adapter, lora, mlp_moe, task_embedding)
         inner_cfg, checkpoint, field = self._pop_pretrained(backbone)
         self.backbone = MODELS.build(inner_cfg)
         self.backbone.init_weights()  # mmseg's own init (the checkpoint loads at init_weights)
         self._adapt(self.backbone, layout_for(self.backbone), cfgs, checkpoint, field,
-                    trainable, frozen, False, record_routing, prefix='backbone.')
+                    trainable, frozen, with_cp, record_routing, prefix='backbone.')
         print_log(f'TaskRoutedBackbone({self.layout.name}): experts beside '
                   f'{len(self.adapter_names)} modules {self.adapter_names}; plain LoRA on '
                   f'{len(self.lora_names)} modules {self.lora_names}', logger='current')
