@@ -1,7 +1,7 @@
 """Install mmase: ``pip install -e .`` (add ``[tests]`` for the test tools, ``[tensorboard]`` for
 ``tools/train.py --tensorboard``, ``[seism]`` for the SEISM-parity edge matcher), or build a
-wheel with ``pip wheel --no-deps .``. On a machine without a GPU install the CPU build of torch first (docs/get_started.md): a plain ``torch``
-requirement pulls the CUDA build.
+wheel with ``pip wheel --no-deps .``. On a machine without a GPU install the CPU build of torch
+first (docs/get_started.md): a plain ``torch`` requirement pulls the CUDA build.
 
 As mmseg does, the configs, tools and demo travel inside the package as ``mmase/.mim/`` (copies
 in a wheel or sdist, symlinks to the repository in an editable install), with a
