@@ -12,7 +12,10 @@ This entry imports mmase (its ``mmcv.ops`` fallback and registries) and then run
     python -m mmase.apis.mmseg_tool mmase::tools/train.py CONFIG --work-dir DIR
 
 A CONFIG argument may also be ``mmase::toy/<file>.py`` (tools/train.py and tools/test.py
-resolve it with :func:`packaged_path`). Scripts whose meaning does not carry over to several
+resolve it with :func:`packaged_path`). For a script written for mmseg's single-task configs,
+this process (only) gives each config read its top-level ``tasks``
+(:func:`experiment_tasks_on_read`) and lets ``cfg.model.decode_head`` name the first task's
+head (:func:`single_head_view`). Scripts whose meaning does not carry over to several
 tasks have mmase versions under ``tools/analysis/`` (docs/inference.md lists them).
 """
 import importlib.util
@@ -74,6 +77,29 @@ def single_head_view() -> None:
     ConfigDict.__getattr__ = __getattr__
 
 
+def experiment_tasks_on_read() -> None:
+    """Give every config this process reads its top-level ``tasks``, as ``MultiTaskRunner`` does.
+
+    mmase's configs state their tasks once, at the top (:mod:`mmase.engine.experiment_tasks`);
+    mmseg's scripts build the model, datasets and metric straight from the config they read
+    (only its ``train.py`` builds through ``runner_type``). Here ``Config.fromfile`` applies
+    :func:`mmase.engine.apply_experiment_tasks` to what it returns, in this process only. A
+    task list given later with ``--cfg-options tasks=...`` does not reach fields filled here:
+    state it in the config file for mmseg's scripts.
+    """
+    from mmengine.config import Config
+    if getattr(Config.fromfile, 'mmase_experiment_tasks', False):
+        return
+    from mmase.engine.experiment_tasks import apply_experiment_tasks
+    original = Config.fromfile
+
+    def fromfile(*args, **kwargs):
+        return apply_experiment_tasks(original(*args, **kwargs))
+
+    fromfile.mmase_experiment_tasks = True
+    Config.fromfile = staticmethod(fromfile)
+
+
 def main(argv=None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
@@ -85,6 +111,9 @@ def main(argv=None) -> None:
     if not osp.isfile(script):
         raise SystemExit(f'mmseg_tool: error: script {script} not found')
     single_head_view()  # this process runs the script only
+    with open(script, encoding='utf-8') as f:
+        if 'apply_experiment_tasks' not in f.read():  # mmase's tools apply them after options
+            experiment_tasks_on_read()
     sys.argv = [script] + argv[1:]
     sys.path.insert(0, osp.dirname(osp.abspath(script)))
     runpy.run_path(script, run_name='__main__')
