@@ -131,12 +131,13 @@ def apply_experiment_tasks(cfg):
 def resolved_tasks(cfg) -> Dict[str, Optional[Tuple[str, ...]]]:
     """Field path -> the tasks it builds with (the class default where it states none; the
     segmentor's hand-off for the backbone). For comparing configs before / after a change."""
-    from mmseg.registry import MODELS
+    from mmseg.registry import DATASETS, METRICS, MODELS
+
+    from mmase.models.backbones import MultiTaskBackbone
     out = {'tasks': experiment_tasks(cfg)}
     for path, field in task_fields(cfg):
         tasks = field.get('tasks')
         if tasks is None:
-            from mmseg.registry import DATASETS, METRICS
             registry = MODELS if path == 'model' else (
                 METRICS if 'evaluator' in path else DATASETS)
             target = _registered(registry, field.get('type'))
@@ -145,7 +146,6 @@ def resolved_tasks(cfg) -> Dict[str, Optional[Tuple[str, ...]]]:
         out[path] = None if tasks is None else tuple(tasks)
     backbone = (cfg.get('model') or {}).get('backbone')
     if isinstance(backbone, dict):
-        from mmase.models.backbones import MultiTaskBackbone
         cls = _registered(MODELS, backbone.get('type'))
         if 'tasks' in backbone:
             out['model.backbone'] = tuple(backbone['tasks'])

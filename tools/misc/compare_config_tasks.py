@@ -9,7 +9,8 @@
 config (path relative to the folder), field path -> tasks: the top-level ``tasks``,
 ``model``, ``model.backbone`` (the segmentor's hand-off where it states none), every dataset
 and every ``MultiTaskMetric`` (``mmase.engine.experiment_tasks.resolved_tasks``); ``--apply``
-runs ``apply_experiment_tasks`` first. ``compare`` prints every difference; exit status 1 if any.
+runs ``apply_experiment_tasks`` first. ``compare`` prints every difference (a config only in
+the new tree is listed, not counted); exit status 1 if any.
 """
 import argparse
 import json
@@ -38,9 +39,12 @@ def compare(old: Path, new: Path) -> int:
     a, b = json.loads(old.read_text()), json.loads(new.read_text())
     bad = 0
     for name in sorted(set(a) | set(b)):
-        if name not in a or name not in b:
-            print(f'{name}: only in {"new" if name in b else "old"}')
+        if name not in b:
+            print(f'{name}: only in old (removed)')
             bad += 1
+            continue
+        if name not in a:
+            print(f'{name}: only in new (added; not compared)')
             continue
         fa, fb = a[name], b[name]
         # the top-level tuple itself may be new (a config that had none now states one)
