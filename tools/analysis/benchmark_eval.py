@@ -32,8 +32,6 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import os.path as osp  # noqa: E402
 import resource  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
@@ -47,7 +45,6 @@ import mmase  # noqa: E402,F401  (registers the modules)
 from mmase.engine.experiment_tasks import apply_experiment_tasks  # noqa: E402
 from mmase.models.segmentors import output_restore  # noqa: E402
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 #: PASCAL-Context val images.
 PASCAL_VAL = 5105
 #: The clock of the stage timings (``--clock``): CPU seconds of this process by default, which a
@@ -142,11 +139,11 @@ def warm_up() -> float:
 
 
 def make_data(args, folder):
-    """Generate the synthetic PASCAL-size val set (the toy generator's CLI)."""
-    tool = osp.join(ROOT, 'tools', 'misc', 'make_toy_pascal_mt.py')
-    subprocess.run([sys.executable, tool, '--out', folder, '--num-train', '1', '--num-val',
-                    str(args.num_images), '--min-size', str(args.min_size), '--max-size',
-                    str(args.max_size)], check=True, stdout=subprocess.DEVNULL)
+    """Generate the synthetic PASCAL-size val set (the generator of
+    ``tools/misc/make_toy_pascal_mt.py``)."""
+    from mmase.datasets.toy_pascal_mt import make_toy_pascal_mt
+    make_toy_pascal_mt(folder, num_train=1, num_val=args.num_images, min_size=args.min_size,
+                       max_size=args.max_size)
     return folder
 
 
