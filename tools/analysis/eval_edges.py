@@ -14,9 +14,10 @@ matching within ``--tolerance`` of the image diagonal: 0.0075 for PASCAL, 0.011 
 compiled ``correspondPixels`` instead (its numbers, for a paper table; ~20 s per image; needs
 ``pip install -r requirements/seism.txt``; docs/evaluation.md). Printed: odsF, oisF, AP
 (percent); written to ``--out-dir`` (default ``<PRED_DIR>_eval``): ``edge_pr.json`` (curve,
-per-threshold counts and the summary) and ``edge_pr.png`` (the P/R curve plot). Inputs are all checked (missing files, differing sizes,
-values out of range, non-binary ground truth: an error naming the file) before anything is
-written, and each output file appears complete or not at all.
+per-threshold counts and the summary) and ``edge_pr.png`` (the P/R curve plot). Inputs are all
+checked (missing files, differing sizes, values out of range, non-binary ground truth: an error
+naming the file) before anything is written, and each output file appears complete or not at
+all.
 
 Example::
 
