@@ -16,6 +16,7 @@ from mmengine.runner.checkpoint import save_checkpoint
 from mmseg.registry import DATASETS
 
 from mmase.apis import inference_model, init_model, predict_pipeline
+from mmase.engine import apply_experiment_tasks
 from mmase.engine.strict_loading import CheckpointMismatchError
 
 
@@ -88,7 +89,10 @@ def test_mmseg_inference_model_on_an_mmase_model(model):
 def test_mmseg_init_model_accepts_the_multitask_config(tiny_model):
     from mmseg.apis import init_model as mmseg_init_model
     from mmseg.apis import inference_model as mmseg_inference_model
-    model = mmseg_init_model(tiny_config(), tiny_model.checkpoint, device='cpu')
+    with pytest.raises(ValueError, match='apply_experiment_tasks'):  # model.tasks is not set
+        mmseg_init_model(tiny_config(), tiny_model.checkpoint, device='cpu')
+    cfg = apply_experiment_tasks(tiny_config())  # the config's top-level tasks
+    model = mmseg_init_model(cfg, tiny_model.checkpoint, device='cpu')
     assert tuple(model.tasks) == ('semseg', 'human_parts', 'sal', 'normals', 'edge')
     with pytest.raises(KeyError, match='mmase.apis.inference_model'):
         mmseg_inference_model(model, toy_image(42))  # its raw test pipeline reads labels
