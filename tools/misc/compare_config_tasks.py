@@ -4,13 +4,16 @@
     python tools/misc/compare_config_tasks.py dump /tmp/old/configs old.json
     python tools/misc/compare_config_tasks.py dump configs new.json --apply
     python tools/misc/compare_config_tasks.py compare old.json new.json
+    python tools/misc/compare_config_tasks.py full /tmp/old/configs configs
 
 ``dump`` reads every config under the folder (``_base_`` fragments excluded) and writes, per
 config (path relative to the folder), field path -> tasks: the top-level ``tasks``,
 ``model``, ``model.backbone`` (the segmentor's hand-off where it states none), every dataset
 and every ``MultiTaskMetric`` (``mmase.engine.experiment_tasks.resolved_tasks``); ``--apply``
 runs ``apply_experiment_tasks`` first. ``compare`` prints every difference (a config only in
-the new tree is listed, not counted); exit status 1 if any.
+the new tree is listed, not counted); exit status 1 if any. ``full`` compares each config's
+whole resolved dict, both trees after ``apply_experiment_tasks``, less ``runner_type`` and a
+``model.backbone.tasks`` the new tree leaves to the segmentor's hand-off.
 """
 import argparse
 import json
@@ -56,6 +59,50 @@ def compare(old: Path, new: Path) -> int:
     return int(bad > 0)
 
 
+def _plain(x):
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    return [_plain(v) for v in x] if isinstance(x, (list, tuple)) else x
+
+
+def _diff(a, b, path: str = 'cfg') -> list:
+    """Every key path where the plain values ``a`` and ``b`` differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b), key=str):
+            if k not in a or k not in b:
+                out.append(f'{path}.{k}: only in {"new" if k in b else "old"}')
+            else:
+                out += _diff(a[k], b[k], f'{path}.{k}')
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _diff(x, y, f'{path}[{i}]')]
+    return [] if a == b else [f'{path}: {a!r} -> {b!r}']
+
+
+def full(old_root: Path, new_root: Path) -> int:
+    import mmase  # noqa: F401
+    from mmase.engine.experiment_tasks import apply_experiment_tasks
+    bad = compared = 0
+    for path in sorted(p for p in old_root.rglob('*.py') if '_base_' not in p.parts):
+        rel = path.relative_to(old_root)
+        if not (new_root / rel).is_file():
+            print(f'{rel}: only in old (removed)')
+            bad += 1
+            continue
+        old, new = (_plain(apply_experiment_tasks(Config.fromfile(str(p))).to_dict())
+                    for p in (path, new_root / rel))
+        for cfg in (old, new):
+            cfg.pop('runner_type', None)
+        diffs = [d for d in _diff(old, new) if d != 'cfg.model.backbone.tasks: only in old']
+        compared += 1
+        bad += bool(diffs)
+        for d in diffs:
+            print(f'{rel}: {d}')
+    print(f'{compared} configs compared, {bad} differ')
+    return int(bad > 0)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     sub = parser.add_subparsers(dest='cmd', required=True)
@@ -66,9 +113,14 @@ def main():
     c = sub.add_parser('compare')
     c.add_argument('old', type=Path)
     c.add_argument('new', type=Path)
+    f = sub.add_parser('full')
+    f.add_argument('old_root', type=Path)
+    f.add_argument('new_root', type=Path)
     args = parser.parse_args()
     if args.cmd == 'dump':
         dump(args.root, args.out, args.apply)
+    elif args.cmd == 'full':
+        sys.exit(full(args.old_root, args.new_root))
     else:
         sys.exit(compare(args.old, args.new))
 
