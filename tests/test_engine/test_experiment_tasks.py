@@ -131,3 +131,14 @@ def test_cfg_options_of_tools_train_reach_every_field(monkeypatch):
     apply_experiment_tasks(cfg)
     assert cfg.model.tasks == TWO and cfg.train_dataloader.dataset.tasks == TWO
     assert cfg.val_dataloader.dataset.tasks == TWO and cfg.val_evaluator.tasks == TWO
+
+
+def test_runner_type_builds_the_multitask_runner_as_mmseg_train_does(tmp_path):
+    from mmengine.registry import RUNNERS  # mmseg's tools/train.py: RUNNERS.build(cfg)
+    cfg = leaf(tmp_path, TOY)
+    cfg.merge_from_dict({'work_dir': str(tmp_path / 'work'),
+                         'visualizer.name': 'test_experiment_tasks_runner_type',
+                         'model.backbone.arch.num_layers': 2, 'model.backbone.out_indices': [0, 1]})
+    runner = RUNNERS.build(cfg)
+    assert type(runner) is MultiTaskRunner
+    assert runner.model.tasks == TWO and list(runner.model.decode_heads) == list(TWO)
