@@ -26,8 +26,8 @@ DATA_FAULTS = {  # case -> (exception type, regex of the message; {root} = the d
     'empty_split': ('ValueError', r'empty\.txt lists no image id'),
 }
 CONFIG_FAULTS = {  # --cfg-options -> (exception type, regex of the message)
-    'model.loss_weights.depth=1':
-        ('ValueError', r"model\.loss_weights names tasks \['depth'\] that are not in model\.tasks"),
+    'model.loss_weights.depht=1':  # a declared task the model lacks is left out; a typo is not
+        ('ValueError', r"model\.loss_weights names tasks \['depht'\] that are not in model\.tasks"),
     'model.tasks=[semseg,segm]': ('ValueError', r"model\.tasks: unknown task 'segm'"),
     'model.tasks=[semseg,human_parts,sal,normals,edge,depth]':
         ('ValueError', r"model\.decode_heads has no entry for tasks \['depth'\]"),

@@ -41,6 +41,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import mmase  # noqa: E402,F401  (registers the modules)
 from mmseg.registry import MODELS  # noqa: E402
 
+from mmase.engine.experiment_tasks import apply_experiment_tasks  # noqa: E402
 from mmase.models.adapters import LoRAExperts  # noqa: E402
 
 COLUMNS = ('total', 'trainable', 'adapters', 'lora', 'routers')
@@ -86,6 +87,7 @@ def build_model(config: str, cfg_options: dict = None) -> nn.Module:
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    apply_experiment_tasks(cfg)  # the top-level tasks, after --cfg-options
     if 'model' not in cfg:
         raise KeyError(f'{config} has no `model`')
     init_default_scope(cfg.get('default_scope', 'mmseg'))

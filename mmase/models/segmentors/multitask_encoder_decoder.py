@@ -11,7 +11,7 @@ from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from mmase.models.backbones import MultiTaskBackbone
-from mmase.tasks import check_tasks, declare_tasks, get_task_spec
+from mmase.tasks import TASK_SPECS, check_tasks, declare_tasks, get_task_spec
 from . import output_restore
 from .task_addition import (TASK_ADDITION_KEYS, TaskFreezer, check_task_addition,
                             checkpoint_tasks, load_with_new_tasks)
@@ -130,15 +130,16 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         self.loss_tasks = self.tasks
 
     def _used(self, mapping, field: str):
-        """``mapping`` without the tasks the model does not have (logged): the heads and loss
-        weights of a base config serve any subset of its tasks."""
+        """``mapping`` without the declared tasks the model does not have (logged): the heads and
+        loss weights of a base config serve any subset of its tasks. A name that is no declared
+        task stays (and is an error naming it: a typo is not left out silently)."""
         if not isinstance(mapping, dict):
             return mapping
-        unused = [k for k in mapping if k not in self.tasks]
+        unused = [k for k in mapping if k not in self.tasks and k in TASK_SPECS]
         if unused:
             print_log(f'{field}: tasks {unused} are not in model.tasks={self.tasks}; left out',
                       logger='current')
-        return {k: v for k, v in mapping.items() if k in self.tasks}
+        return {k: v for k, v in mapping.items() if k not in unused}
 
     def _with_tasks(self, backbone: dict) -> dict:
         """The backbone config, given the model's tasks when it is a multi-task backbone that

@@ -125,6 +125,7 @@ def test_tensor_mode_returns_head_outputs():
 
 @pytest.mark.parametrize('override, match', [
     (dict(tasks=('semseg', 'depthh')), "unknown task 'depthh'"),
+    (dict(loss_weights=dict(depthh=1.0)), r"model.loss_weights names tasks \['depthh'\]"),
     (dict(loss_weights=dict(sal=float('nan'))), r"model.loss_weights must be finite"),
     (dict(loss_weights=dict(edge=-1.0)), r"must be finite and >= 0, got \{'edge': -1.0\}"),
 ])
