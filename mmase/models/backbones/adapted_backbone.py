@@ -47,6 +47,8 @@ class AdaptedBackbone(MultiTaskBackbone):
         self._plain = PlainView(root, layout.name) if pretrained is not None else None
         self._injection: Injection = inject(self, root, layout, cfgs, self.task_context,
                                             record_routing)
+        if self._plain is not None:
+            self._plain.bind()
         self._root_prefix = prefix
         if with_cp:
             checkpoint_blocks([root.get_submodule(name) for name, _ in layout.blocks()],

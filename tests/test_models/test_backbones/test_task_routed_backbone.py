@@ -388,3 +388,20 @@ def test_original_release_is_converted(family, to_release, marker, tmp_path):
     with torch.no_grad():
         for out, ref in zip(model(x, 'normals'), plain(x)):
             torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
+
+
+def test_weights_load_into_a_moved_model(tmp_path):
+    """Moving a model (``.cuda()``, ``.to(dtype)``) replaces its buffers: init_weights writes
+    into the model's tensors as they are when it runs, not as they were at build."""
+    plain, path = plain_and_file('swin', tmp_path)
+    inner = dict(INNER['swin'], init_cfg=dict(type='Pretrained', checkpoint=path))
+    model = TaskRoutedBackbone(backbone=inner, tasks=TASKS).to(torch.float64)
+    model._apply(lambda t: t.clone())  # as a move to another device: every buffer is new
+    key = 'stages.0.blocks.0.attn.w_msa.relative_position_index'
+    model.backbone.get_submodule(key.rpartition('.')[0]).relative_position_index.zero_()
+    model.init_weights()
+    state = model.backbone.state_dict()
+    assert torch.equal(state[key], plain.state_dict()[key])
+    weight = 'stages.1.blocks.0.ffn.layers.0.0.weight'
+    assert state[weight].dtype == torch.float64
+    torch.testing.assert_close(state[weight], plain.state_dict()[weight].double())
