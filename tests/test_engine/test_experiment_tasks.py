@@ -142,3 +142,17 @@ def test_runner_type_builds_the_multitask_runner_as_mmseg_train_does(tmp_path):
     runner = RUNNERS.build(cfg)
     assert type(runner) is MultiTaskRunner
     assert runner.model.tasks == TWO and list(runner.model.decode_heads) == list(TWO)
+
+
+def test_multi_process_runs_get_the_buffer_sync(monkeypatch):
+    """mmseg's own train.py (RUNNERS.build) gets what mmase's tools add to a multi-process run:
+    every rank validates and saves with rank 0's buffers."""
+    from mmengine.runner import Runner
+    monkeypatch.setattr(Runner, 'from_cfg', classmethod(lambda cls, cfg: cfg))  # the config only
+    for launcher, expected in (('pytorch', True), ('none', False)):
+        cfg = Config.fromfile(TOY)
+        cfg.launcher = launcher
+        built = MultiTaskRunner.from_cfg(cfg)
+        types = [dict(h).get('type') for h in built.get('custom_hooks') or []]
+        assert ('SyncRankBuffersHook' in types) is expected, (launcher, types)
+        assert built.model.tasks == cfg.tasks  # and the tasks, as always
