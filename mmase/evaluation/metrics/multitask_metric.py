@@ -9,49 +9,18 @@ from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
-from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
 from mmseg.registry import METRICS
-from prettytable import PrettyTable
 
 from mmase.tasks import check_tasks, declare_tasks, get_task_spec
-from ..delta_m import (TABLE_TASK_ORDER, metric_lower_is_better, parse_stl_reference,
-                       per_task_delta_m, resolve_main_metrics)
+from ..delta_m import (metric_lower_is_better, parse_stl_reference, per_task_delta_m,
+                       resolve_main_metrics)
 from .edge_meter import EdgeMeter, check_edge_matcher
-from .segmentation_meter import class_table
+from .metric_samples import (SampleInputs, sample_array, sample_id, sample_name,
+                             sample_records, task_error, to_meter_shape)
+from .metric_tables import log_class_table, log_main_metrics, log_metric_table
 from .task_metrics import (TaskMeter, build_task_meter, check_protocol, meter_class,
                            task_metric_names)
-
-
-#: One sample's meter inputs: task -> (prediction, ground truth) in the meter's shapes, or None
-#: when the task does not count for the sample (e.g. not in ``edge_eval_ids``).
-SampleInputs = Dict[str, Optional[Tuple[np.ndarray, np.ndarray]]]
-
-
-def task_error(task: str, name: str, error: ValueError) -> ValueError:
-    """``error`` re-worded to name the task, its fields and the sample ``name``."""
-    spec = get_task_spec(task)
-    return ValueError(f'MultiTaskMetric: task {task!r} ({spec.pred_field} vs {spec.gt_field}) '
-                      f'of sample {name}: {error}')
-
-
-def sample_records(meters: Dict[str, TaskMeter], inputs: SampleInputs,
-                   name: str) -> Dict[str, Any]:
-    """Per-task records of one sample (run inline or in a worker process).
-
-    Raises:
-        ValueError: A meter rejected its input; the message names the task and the sample.
-    """
-    record = {}
-    for task, pair in inputs.items():
-        if pair is None:
-            record[task] = None
-            continue
-        try:
-            record[task] = meters[task].process(*pair)
-        except ValueError as error:
-            raise task_error(task, name, error) from error
-    return record
 
 
 @METRICS.register_module()
@@ -262,65 +231,6 @@ class MultiTaskMetric(BaseMetric):
                 edge_matcher=self.edge_matcher)
         return self._meters[task]
 
-    # ----------------------------------------------------------------------------- sample access
-    @staticmethod
-    def _meta(sample: Any, key: str) -> Any:
-        if isinstance(sample, BaseDataElement):
-            return sample.metainfo.get(key)
-        return sample.get(key)
-
-    def _sample_name(self, sample: Any) -> str:
-        name = self._meta(sample, 'img_path') or self._meta(sample, 'img_id')
-        return repr(name) if name is not None else '<no img_path>'
-
-    def _sample_id(self, sample: Any) -> str:
-        img_id = self._meta(sample, 'img_id')
-        if img_id is not None:
-            return str(img_id)
-        img_path = self._meta(sample, 'img_path')
-        if img_path is None:
-            raise ValueError('MultiTaskMetric.edge_eval_ids needs img_id or img_path in the '
-                             'samples\' metainfo')
-        return osp.splitext(osp.basename(img_path))[0]
-
-    def _array(self, sample: Any, field: str, task: str) -> np.ndarray:
-        """Read ``field`` of ``sample`` as a numpy array."""
-        if isinstance(sample, BaseDataElement):
-            value = sample.get(field)
-        elif isinstance(sample, Mapping):
-            value = sample.get(field)
-        else:
-            raise TypeError(f'MultiTaskMetric: a data sample must be a dict or a SegDataSample, '
-                            f'got {type(sample).__name__}')
-        if value is None:
-            where = 'the model must write it' if field.startswith('pred_') else \
-                'the pipeline must load it'
-            raise KeyError(f'MultiTaskMetric: sample {self._sample_name(sample)} has no {field!r} '
-                           f'for task {task!r} ({where})')
-        if isinstance(value, BaseDataElement):
-            value = value.get('data')
-        elif isinstance(value, Mapping):
-            value = value.get('data')
-        if isinstance(value, torch.Tensor):
-            value = value.detach().cpu()
-            # numpy has no bfloat16: half-precision outputs (AMP) are read as float32
-            return (value.float() if value.is_floating_point() else value).numpy()
-        if isinstance(value, np.ndarray):
-            return value
-        raise TypeError(f'MultiTaskMetric: {field!r} of sample {self._sample_name(sample)} must '
-                        f'hold a tensor (PixelData.data), got {type(value).__name__}')
-
-    @staticmethod
-    def _to_meter_shape(array: np.ndarray, channels: int, field: str) -> np.ndarray:
-        if channels == 1:
-            if array.ndim == 3 and array.shape[0] == 1:
-                array = array[0]
-            if array.ndim != 2:
-                raise ValueError(f'{field} must have shape (1, H, W) or (H, W), got {array.shape}')
-        elif array.ndim != 3 or array.shape[0] != channels:
-            raise ValueError(f'{field} must have shape ({channels}, H, W), got {array.shape}')
-        return array
-
     # ----------------------------------------------------------------------------- evaluation
     def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
         """Count the samples of one batch; appends one ``{task: record or None}`` per sample.
@@ -331,19 +241,19 @@ class MultiTaskMetric(BaseMetric):
         """
         meters = {task: self._meter(task) for task in self.tasks}
         for sample in data_samples:
-            name = self._sample_name(sample)
+            name = sample_name(sample)
             inputs: SampleInputs = {}
             for task in self.tasks:
                 spec = get_task_spec(task)
                 if task in self.edge_tasks and self.edge_eval_ids is not None \
-                        and self._sample_id(sample) not in self.edge_eval_ids:
+                        and sample_id(sample) not in self.edge_eval_ids:
                     inputs[task] = None
                     continue
-                gt = self._array(sample, spec.gt_field, task)
-                pred = self._array(sample, spec.pred_field, task)
+                gt = sample_array(sample, spec.gt_field, task)
+                pred = sample_array(sample, spec.pred_field, task)
                 try:
-                    inputs[task] = (self._to_meter_shape(pred, spec.channels, spec.pred_field),
-                                    self._to_meter_shape(gt, spec.channels, spec.gt_field))
+                    inputs[task] = (to_meter_shape(pred, spec.channels, spec.pred_field),
+                                    to_meter_shape(gt, spec.channels, spec.gt_field))
                 except ValueError as error:
                     raise task_error(task, name, error) from error
             if self.edge_save_dir is not None:
@@ -366,12 +276,12 @@ class MultiTaskMetric(BaseMetric):
         (``<edge_save_dir>/<task>/<id>.png`` when several tasks are edge tasks)."""
         from .edge_files import write_edge_png
         spec = get_task_spec(task)
-        pred = self._array(sample, spec.pred_field, task)
+        pred = sample_array(sample, spec.pred_field, task)
         folder = self.edge_save_dir if len(self.edge_tasks) == 1 else \
             osp.join(self.edge_save_dir, task)
         try:
-            write_edge_png(self._to_meter_shape(pred, spec.channels, spec.pred_field),
-                           osp.join(folder, self._sample_id(sample) + '.png'))
+            write_edge_png(to_meter_shape(pred, spec.channels, spec.pred_field),
+                           osp.join(folder, sample_id(sample) + '.png'))
         except ValueError as error:
             raise task_error(task, name, error) from error
 
@@ -383,9 +293,9 @@ class MultiTaskMetric(BaseMetric):
         element = BaseDataElement()
         for task in self.tasks:
             field = get_task_spec(task).pred_field
-            element.set_field(PixelData(data=torch.as_tensor(self._array(sample, field, task))),
+            element.set_field(PixelData(data=torch.as_tensor(sample_array(sample, field, task))),
                               field)
-        save_predictions(element, list(self.tasks), self.output_dir, self._sample_id(sample))
+        save_predictions(element, list(self.tasks), self.output_dir, sample_id(sample))
 
     def _collect(self, keep: int = 0) -> None:
         """Move finished records into ``self.results`` in sample order until at most ``keep``
@@ -423,7 +333,9 @@ class MultiTaskMetric(BaseMetric):
             meter = self._meter(task)
             computed = meter.compute(records)
             if hasattr(meter, 'class_scores'):  # class maps: mmseg's per-class table
-                self._log_class_table(task, meter.class_scores(records))
+                names = ((self.dataset_meta or {}).get('task_classes') or {}).get(task)
+                self.per_class_results[task] = log_class_table(
+                    task, meter.class_scores(records), names)
             for name, value in computed.items():
                 metrics[f'{task}/{name}'] = float(value)
             if self.main_metrics[task] not in computed:
@@ -440,52 +352,10 @@ class MultiTaskMetric(BaseMetric):
             metrics['multitask/delta_m'] = float(np.mean(list(deltas.values())))
             for task, delta in deltas.items():
                 metrics[f'multitask/delta_{task}'] = float(delta)
-        self._log_table(metrics, results)
-        self._log_summary(metrics, deltas)
+        log_metric_table(self.protocol, self.tasks, metrics, results)
+        log_main_metrics(self.tasks, self.main_metrics, metrics, deltas, self.stl_reference)
         return metrics
-
-    def _log_class_table(self, task: str, scores: Dict[str, np.ndarray]) -> None:
-        """Log ``task``'s per-class IoU / Acc table as mmseg's ``IoUMetric`` does and keep it
-        in :attr:`per_class_results` (``{task: {class: dict(IoU, Acc)}}``, percent, None where
-        undefined; ``SaveMetricsHook`` writes it as ``per_class_iou.json`` after a test)."""
-        num = len(scores['IoU'])
-        names = list(((self.dataset_meta or {}).get('task_classes') or {}).get(task) or [])
-        if len(names) != num:
-            names = [f'class {i}' for i in range(num)]
-        print_log(f'per class results ({task}):\n{class_table(scores, names).get_string()}',
-                  logger='current')
-        self.per_class_results[task] = {
-            name: dict(IoU=None if np.isnan(iou) else float(iou),
-                       Acc=None if np.isnan(acc) else float(acc))
-            for name, iou, acc in zip(names, scores['IoU'], scores['Acc'])}
 
     def main_metric_key(self, task: str) -> str:
         """Metric-dict key of ``task``'s main metric (``main_metrics``), e.g. ``'sal/mIoU'``."""
         return f'{task}/{self.main_metrics[task]}'
-
-    def _log_summary(self, metrics: Dict[str, float], deltas: Optional[Dict[str, float]]) -> None:
-        """Log the main metrics in ASE's Table 1 column order, with Δ and Δm when known."""
-        order = [t for t in TABLE_TASK_ORDER if t in self.tasks] + \
-            [t for t in self.tasks if t not in TABLE_TASK_ORDER]
-        arrows = {task: '↓' if metric_lower_is_better(task, self.main_metrics[task]) else '↑'
-                  for task in order}
-        table = PrettyTable(field_names=[''] + [f'{self.main_metric_key(t)} {arrows[t]}'
-                                               for t in order] + ['Δm (%)'])
-        table.add_row(['value'] + [f'{metrics[self.main_metric_key(t)]:.2f}' for t in order]
-                      + ['-' if deltas is None else f"{metrics['multitask/delta_m']:+.2f}"])
-        if deltas is not None:
-            table.add_row(['STL'] + [f'{self.stl_reference[t]:.2f}' for t in order] + ['0.00'])
-            table.add_row(['Δ (%)'] + [f'{deltas[t]:+.2f}' for t in order] + [''])
-        print_log(f'MultiTaskMetric main metrics:\n{table.get_string()}', logger='current')
-
-    def _log_table(self, metrics: Dict[str, float], results: List[Dict[str, Any]]) -> None:
-        table = PrettyTable(field_names=['metric', 'value', 'images'])
-        table.align['metric'] = 'l'
-        table.align['value'] = 'r'
-        for key, value in metrics.items():
-            task = key.split('/')[0]
-            counted = sum(result[task] is not None for result in results) if task in self.tasks \
-                else len(results)
-            table.add_row([key, f'{value:.4f}', counted])
-        print_log(f'MultiTaskMetric (protocol {self.protocol!r}):\n{table.get_string()}',
-                  logger='current')
