@@ -254,7 +254,10 @@ def test_slurm_variables_become_torch_variables(monkeypatch):
     from mmase.utils.launch import _slurm_env_to_torch_env
 
     for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_PORT'):
-        monkeypatch.delenv(key, raising=False)
+        # set first, so that monkeypatch restores the key's absence: the function under test
+        # writes os.environ directly, and RANK=5 left behind makes later tools non-zero ranks
+        monkeypatch.setenv(key, 'unset')
+        monkeypatch.delenv(key)
     monkeypatch.setenv('SLURM_PROCID', '5')
     monkeypatch.setenv('SLURM_NTASKS', '8')
     monkeypatch.setenv('SLURM_LOCALID', '1')

@@ -63,6 +63,12 @@ def test_clean_exit_releases_the_lock(tmp_path):
     release_work_dir_lock(work_dir)
 
 
+def rank_zero_env() -> dict:
+    """This process's environment as a single-process run sees it (no rank variables)."""
+    env = {k: v for k, v in os.environ.items() if k not in ('RANK', 'SLURM_PROCID')}
+    return dict(env, PYTHONWARNINGS='ignore')
+
+
 def test_train_tool_refuses_the_work_dir_of_a_live_run(tmp_path):
     """tools/train.py (--resume beside a live run) stops before building anything, naming the
     holder."""
@@ -76,7 +82,7 @@ def test_train_tool_refuses_the_work_dir_of_a_live_run(tmp_path):
         assert holder.stdout.readline().strip() == 'held'
         second = subprocess.run([sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
                                  '--resume'], cwd=root, capture_output=True, text=True,
-                                timeout=300, env=dict(os.environ, PYTHONWARNINGS='ignore'))
+                                timeout=300, env=rank_zero_env())
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
