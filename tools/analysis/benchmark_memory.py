@@ -3,8 +3,10 @@
 Each setting runs in its own process: build ``ASEViT`` (``--arch``, 16/3/1/4 experts beside every
 FFN, LoRA r=4 on qkv/proj, task embeddings, random weights), one batched multi-task forward of
 ``--tasks`` tasks at ``--size``², a loss over every output and the router loss, backward. Reported:
-the peak resident memory of the step above the memory after building (CPU: ``ru_maxrss``; CUDA:
-``torch.cuda.max_memory_allocated``), in GiB, and the step time. The heads are left out (light
+the peak resident memory of the step above the memory after building, in GiB (CPU: Linux's
+``VmHWM`` reset to the current size before the step through ``/proc/self/clear_refs``, so a
+higher transient of the build does not hide the step's peak; CUDA:
+``torch.cuda.max_memory_allocated``), and the step time. The heads are left out (light
 next to the backbone at these sizes); the optimizer state is left out (it holds the adapters
 only: a few MB).
 
@@ -14,12 +16,27 @@ only: a few MB).
 import argparse
 import json
 import os.path as osp
-import resource
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # a clone
+
+
+def _status_kib(field: str) -> int:
+    """A ``/proc/self/status`` field in KiB (``VmRSS``, ``VmHWM``)."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise RuntimeError(f'/proc/self/status has no {field}')
+
+
+def _reset_peak_rss() -> int:
+    """Reset the resident high-water mark to the current size; returns that size in bytes."""
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')
+    return _status_kib('VmRSS') * 1024
 
 
 def one_step(arch: str, batch: int, size: int, tasks: int, with_cp: bool, device: str) -> dict:
@@ -36,7 +53,7 @@ def one_step(arch: str, batch: int, size: int, tasks: int, with_cp: bool, device
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
     else:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        before = _reset_peak_rss()
     start = time.perf_counter()
     feats = model.forward_tasks(x)
     loss = sum(f.float().pow(2).mean() for maps in feats.values() for f in maps)
@@ -45,7 +62,7 @@ def one_step(arch: str, batch: int, size: int, tasks: int, with_cp: bool, device
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated() - before
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+        peak = _status_kib('VmHWM') * 1024 - before
     return dict(arch=arch, batch=batch, size=size, tasks=tasks, with_cp=with_cp, device=device,
                 peak_gib=peak / 2**30, seconds=time.perf_counter() - start)
 
