@@ -5,8 +5,9 @@ FFN, LoRA r=4 on qkv/proj, task embeddings, random weights), one batched multi-t
 ``--tasks`` tasks at ``--size``², a loss over every output and the router loss, backward. Reported:
 the peak resident memory of the step above the memory after building, in GiB (CPU: Linux's
 ``VmHWM`` reset to the current size before the step through ``/proc/self/clear_refs``, so a
-higher transient of the build does not hide the step's peak; CUDA:
-``torch.cuda.max_memory_allocated``), and the step time. The heads are left out (light
+higher transient of the build does not hide the step's peak, and glibc's mmap threshold fixed
+(``MALLOC_MMAP_THRESHOLD_``) so that large freed blocks leave the resident set instead of being
+reused unseen; CUDA: ``torch.cuda.max_memory_allocated``), and the step time. The heads are left out (light
 next to the backbone at these sizes); the optimizer state is left out (it holds the adapters
 only: a few MB).
 
@@ -15,6 +16,7 @@ only: a few MB).
 """
 import argparse
 import json
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -88,7 +90,8 @@ def main():
                 out = subprocess.run(
                     [sys.executable, __file__, '--one', json.dumps([arch, batch, with_cp]),
                      '--size', str(args.size), '--tasks', str(args.tasks), '--device',
-                     args.device], capture_output=True, text=True)
+                     args.device], capture_output=True, text=True,
+                    env=dict(os.environ, MALLOC_MMAP_THRESHOLD_='131072'))
                 if out.returncode != 0:
                     print(f'| {arch} | {batch} | {with_cp} | failed: '
                           f'{out.stderr.strip().splitlines()[-1]} | |')
