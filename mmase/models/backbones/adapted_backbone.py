@@ -154,10 +154,7 @@ class AdaptedBackbone(MultiTaskBackbone):
         root = self.get_submodule(self._root_prefix.rstrip('.')) if self._root_prefix else self
         for name, (fc1, fc2, act) in self._injection.replaced_mlps.items():
             layer = root.get_submodule(name)
-            fresh = moe.layer_type(fc1, fc2, act, num_tasks=self.adapter_configs.num_tasks,
-                                   load_balance=moe.load_balance_weight > 0,
-                                   mutual_information=moe.mi_loss_weight > 0,
-                                   **moe.layer_args)
+            fresh = moe.build(fc1, fc2, act, self.adapter_configs.num_tasks)
             layer.load_state_dict(fresh.state_dict())
 
 

@@ -161,6 +161,14 @@ class FFNExpertsConfig:
     FIELD = 'mlp_moe'
     OWN_KEYS = ('blocks', 'stages', 'load_balance_weight', 'mi_loss_weight')
 
+    def build(self, fc1, fc2, act, num_tasks: int, record_routing: bool = False):
+        """The expert layer built from an MLP's ``fc1``, ``fc2``, ``act`` (at injection, and
+        again from the loaded MLP at ``init_weights``)."""
+        return self.layer_type(fc1, fc2, act, num_tasks=num_tasks,
+                               load_balance=self.load_balance_weight > 0,
+                               mutual_information=self.mi_loss_weight > 0,
+                               record_routing=record_routing, **self.layer_args)
+
     @classmethod
     def from_dict(cls, cfg: dict, hidden_dims: Optional[int]) -> 'FFNExpertsConfig':
         if not isinstance(cfg, dict):

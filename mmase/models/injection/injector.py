@@ -17,7 +17,7 @@ import torch.nn as nn
 from ..adapters import LoRAExperts, MoELoRAFFN, MoELoRALinear
 from ..adapters.lora import LoRAMultiheadAttention
 from .adapter_configs import AdapterConfigs
-from .layout import Layout
+from .layout import FFNSite, Layout, LinearSite
 from .task_context import TaskContext
 from .wrap import wrap_modules
 
@@ -99,13 +99,13 @@ def _check_apart(sites: Dict[str, list]) -> None:
             inside = [r for r in replaced if site.name == r or site.name.startswith(r + '.')]
             if inside:
                 what = ("adapter.placement='ffn' puts experts beside" if key == 'adapter'
-                        and not hasattr(site, 'kind') else f'{key}.targets would wrap')
+                        and isinstance(site, FFNSite) else f'{key}.targets would wrap')
                 raise ValueError(f'{what} {site.name}, inside the MLP {inside[0]} that mlp_moe '
                                  f'replaces; keep {key}.blocks and mlp_moe.blocks apart'
                                  + (f" or drop 'fc1'/'fc2' from {key}.targets"
-                                    if hasattr(site, 'kind') else ''))
+                                    if isinstance(site, LinearSite) else ''))
     lora = {(s.name, s.target) for s in sites['lora']}
-    both = sorted({s.name for s in sites['adapter'] if hasattr(s, 'kind')
+    both = sorted({s.name for s in sites['adapter'] if isinstance(s, LinearSite)
                    and (s.name, s.target) in lora})
     if both:
         raise ValueError(f'adapter.targets and lora.targets both wrap {both}; a linear takes '
@@ -146,10 +146,7 @@ def inject(host: nn.Module, root: nn.Module, layout: Layout, cfgs: AdapterConfig
     if cfgs.mlp_moe is not None:
         moe = cfgs.mlp_moe
         for name, fc1, fc2, act in sites['mlp_moe']:
-            layer = moe.layer_type(fc1, fc2, act, num_tasks=num_tasks,
-                                   load_balance=moe.load_balance_weight > 0,
-                                   mutual_information=moe.mi_loss_weight > 0,
-                                   record_routing=record_routing, **moe.layer_args)
+            layer = moe.build(fc1, fc2, act, num_tasks, record_routing)
             wrap_modules(root, [name], lambda n, mlp: context.bind(layer))
             done.mlp_moe_names.append(name)
             done.replaced_mlps[name] = (fc1, fc2, act)
@@ -158,7 +155,7 @@ def inject(host: nn.Module, root: nn.Module, layout: Layout, cfgs: AdapterConfig
     if cfgs.adapter is not None:
         experts = cfgs.adapter.layer_kwargs(num_tasks, record_routing)
         for site in sites['adapter']:
-            if hasattr(site, 'kind'):
+            if isinstance(site, LinearSite):
                 build = (lambda n, linear: MoELoRALinear(linear, **experts))
             else:
                 build = (lambda n, ffn, s=site: MoELoRAFFN(
