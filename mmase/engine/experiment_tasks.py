@@ -1,5 +1,5 @@
-"""Tasks stated once per experiment: a config's top-level ``tasks`` reaches the model, the
-datasets and the evaluators.
+"""Tasks stated once per experiment: a config's top-level ``tasks`` (and ``custom_tasks``)
+reach the model, the datasets and the evaluators.
 
 A config writes ``tasks = ('semseg', 'normals')`` once, at the top level; a leaf config that
 inherits a five-task experiment and writes that one line trains, loads and evaluates two tasks.
@@ -11,6 +11,11 @@ inherits a five-task experiment and writes that one line trains, loads and evalu
   (wrappers are walked through their ``dataset`` / ``datasets`` keys),
 - every ``MultiTaskMetric`` (or subclass) of ``val/test_evaluator`` (a dict, a list, or an
   ``Evaluator`` dict with ``metrics``).
+
+A top-level ``custom_tasks`` (task declarations, ``mmase.tasks``) goes the same way, to the
+same fields where their class takes ``custom_tasks`` (the segmentor, the multi-task datasets,
+``MultiTaskMetric``), so a config declares a new task once and every process that builds one
+of them knows it.
 
 An explicit value wins: a field that states its own ``tasks`` keeps it (logged when it differs
 from the top-level tuple), so a config can e.g. evaluate fewer tasks than it trains. A config
@@ -38,14 +43,14 @@ def _registered(registry, type_) -> Optional[type]:
         return None
 
 
-def _takes_tasks(registry, cfg: dict) -> bool:
-    """Whether the class ``cfg['type']`` names takes a ``tasks`` argument."""
+def _takes(registry, cfg: dict, key: str = 'tasks') -> bool:
+    """Whether the class ``cfg['type']`` names takes the argument ``key``."""
     cls = _registered(registry, cfg.get('type'))
     if cls is None:
         return False
     target = cls.__init__ if isinstance(cls, type) else cls
     try:
-        return 'tasks' in inspect.signature(target).parameters
+        return key in inspect.signature(target).parameters
     except (TypeError, ValueError):
         return False
 
@@ -82,21 +87,22 @@ def _is_multitask_metric(cfg: dict) -> bool:
     return isinstance(cls, type) and issubclass(cls, MultiTaskMetric)
 
 
-def task_fields(cfg) -> List[Tuple[str, dict]]:
-    """Every (field path, dict) that :func:`apply_experiment_tasks` gives the tasks: the model,
-    each dataset taking ``tasks``, each ``MultiTaskMetric``."""
-    from mmseg.registry import DATASETS, MODELS
+def task_fields(cfg, key: str = 'tasks') -> List[Tuple[str, dict]]:
+    """Every (field path, dict) that :func:`apply_experiment_tasks` gives the top-level ``key``
+    (``'tasks'`` or ``'custom_tasks'``): the model, each dataset, each ``MultiTaskMetric``,
+    where the class takes ``key``."""
+    from mmseg.registry import DATASETS, METRICS, MODELS
     fields = []
     model = cfg.get('model')
-    if isinstance(model, dict) and _takes_tasks(MODELS, model):
+    if isinstance(model, dict) and _takes(MODELS, model, key):
         fields.append(('model', model))
     for name in DATALOADERS:
         loader = cfg.get(name)
         if isinstance(loader, dict):
             fields += [(p, d) for p, d in _datasets(loader.get('dataset'), f'{name}.dataset')
-                       if _takes_tasks(DATASETS, d)]
+                       if _takes(DATASETS, d, key)]
     for name in EVALUATORS:
-        fields += [(p, m) for p, m in _metrics(cfg.get(name), name) if _is_multitask_metric(m)]
+        fields += [(p, m) for p, m in _metrics(cfg.get(name), name) if _is_multitask_metric(m) and _takes(METRICS, m, key)]
     return fields
 
 
@@ -113,9 +119,29 @@ def experiment_tasks(cfg) -> Optional[Tuple[str, ...]]:
     return tuple(tasks)
 
 
+def experiment_custom_tasks(cfg) -> Optional[list]:
+    """The config's top-level ``custom_tasks`` as a list of dicts (None when absent). Raises
+    ValueError when it is not a list of task declarations (dicts)."""
+    declarations = cfg.get('custom_tasks')
+    if declarations is None:
+        return None
+    if not isinstance(declarations, (list, tuple)) or not all(
+            isinstance(d, dict) for d in declarations):
+        raise ValueError(f'config field custom_tasks must be a list of task declarations, e.g. '
+                         f"custom_tasks = [dict(type='DenseTask', name=...)], got "
+                         f'{declarations!r}')
+    return list(declarations)
+
+
 def apply_experiment_tasks(cfg):
-    """Give the top-level ``tasks`` of ``cfg`` to every model / dataset / ``MultiTaskMetric``
-    field that does not state its own (see the module docstring). In place; returns ``cfg``."""
+    """Give the top-level ``tasks`` and ``custom_tasks`` of ``cfg`` to every model / dataset /
+    ``MultiTaskMetric`` field that does not state its own (see the module docstring). In place;
+    returns ``cfg``."""
+    declarations = experiment_custom_tasks(cfg)
+    if declarations is not None:
+        for path, field in task_fields(cfg, 'custom_tasks'):
+            if field.get('custom_tasks') is None:
+                field['custom_tasks'] = declarations
     tasks = experiment_tasks(cfg)
     if tasks is None:
         return cfg

@@ -67,6 +67,29 @@ def test_without_top_level_tasks_nothing_changes_and_bad_tasks_are_named():
         apply_experiment_tasks(Config(dict(tasks='semseg')))
 
 
+def test_custom_tasks_stated_once_reach_every_field_that_takes_them():
+    declared = [dict(type='DenseTask', name='extra', kind='extra_kind', channels=1)]
+    own = [dict(type='DenseTask', name='other', kind='other_kind', channels=1)]
+    cfg = Config(dict(
+        custom_tasks=declared,
+        model=dict(type='MultiTaskEncoderDecoder'),
+        train_dataloader=dict(dataset=dict(type='ConcatDataset', datasets=[
+            dict(type=PASCAL), dict(type='NYUDMTDataset', custom_tasks=own)])),
+        val_evaluator=[dict(type='MultiTaskMetric'), dict(type='IoUMetric')]))
+    apply_experiment_tasks(cfg)
+    assert cfg.model.custom_tasks == declared
+    concat = cfg.train_dataloader.dataset
+    assert 'custom_tasks' not in concat  # mmengine's ConcatDataset takes none
+    assert concat.datasets[0].custom_tasks == declared
+    assert concat.datasets[1].custom_tasks == own  # explicit wins
+    assert cfg.val_evaluator[0].custom_tasks == declared
+    assert 'custom_tasks' not in cfg.val_evaluator[1]
+    assert 'tasks' not in cfg.model  # no top-level tasks: only the declarations move
+    with pytest.raises(ValueError, match=r'config field custom_tasks must be a list of task '
+                       r'declarations'):
+        apply_experiment_tasks(Config(dict(custom_tasks=dict(type='DenseTask', name='x'))))
+
+
 def test_model_without_tasks_names_the_fix():
     init_default_scope('mmseg')
     cfg = Config.fromfile(TOY)

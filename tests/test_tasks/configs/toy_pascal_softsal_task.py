@@ -10,13 +10,13 @@ custom_tasks = [
          annotation=dict(dir='sal_distill', suffix='.png', decoder='png_float', offset=1.0,
                          scale=1.0 / 256)),
 ]
-tasks = ('semseg', 'softsal')  # the model, datasets and evaluator follow (MultiTaskRunner)
+# stated once: the model, datasets and evaluator follow both lines (MultiTaskRunner)
+tasks = ('semseg', 'softsal')
 head_common = dict(in_channels=[64] * 2, in_index=[0, 1], channels=32,
                    input_transform='resize_concat', num_convs=1, concat_input=False,
                    dropout_ratio=0.0, norm_cfg=dict(type='BN', requires_grad=True),
                    align_corners=False)
 model = dict(
-    custom_tasks=custom_tasks,
     backbone=dict(arch=dict(num_layers=2), out_indices=(0, 1)),
     loss_weights=dict(_delete_=True, semseg=1.0, softsal=10.0),
     decode_heads=dict(
@@ -25,10 +25,7 @@ model = dict(
         softsal=dict(type='DenseRegressionHead', out_channels=1,
                      loss_decode=dict(type='DepthL1Loss', loss_name='loss_softsal'),
                      **head_common)))
-train_dataloader = dict(dataset=dict(custom_tasks=custom_tasks))
-val_dataloader = dict(dataset=dict(custom_tasks=custom_tasks))
-test_dataloader = val_dataloader
-val_evaluator = dict(custom_tasks=custom_tasks, stl_reference=None)
+val_evaluator = dict(stl_reference=None)
 test_evaluator = val_evaluator
 train_cfg = dict(max_iters=1, val_interval=1)
 param_scheduler = []
