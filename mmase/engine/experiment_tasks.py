@@ -102,7 +102,8 @@ def task_fields(cfg, key: str = 'tasks') -> List[Tuple[str, dict]]:
             fields += [(p, d) for p, d in _datasets(loader.get('dataset'), f'{name}.dataset')
                        if _takes(DATASETS, d, key)]
     for name in EVALUATORS:
-        fields += [(p, m) for p, m in _metrics(cfg.get(name), name) if _is_multitask_metric(m) and _takes(METRICS, m, key)]
+        fields += [(p, m) for p, m in _metrics(cfg.get(name), name)
+                   if _is_multitask_metric(m) and _takes(METRICS, m, key)]
     return fields
 
 
