@@ -47,3 +47,14 @@ def test_stages_rss_and_projection(tmp_path):
 def test_bad_arguments():
     with pytest.raises(SystemExit, match='must be >= 1'):
         benchmark_eval.main([TOY_CONFIG, '--num-images', '0'])
+
+
+def test_post_table_old_and_new_agree():
+    rows = benchmark_eval.post_table(repeats=1, strides=(16, ))
+    assert [r['task'] for r in rows] == [t for t, *_ in benchmark_eval.POST_TASKS]
+    for row in rows:
+        assert row['old_ms'] > 0 and row['new_ms'] > 0 and row['head'] == '32x32'
+        if 'labels_differ' in row:
+            assert row['labels_differ'] < 0.01
+        else:
+            assert row['max_abs_diff'] < 1e-5

@@ -2,9 +2,11 @@
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import torch
 from mmengine.logging import print_log
 from mmengine.model import ModuleDict
 from mmengine.structures import PixelData
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
@@ -257,7 +259,13 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
 
     def predict(self, inputs: Tensor,
                 data_samples: Optional[List[SegDataSample]] = None) -> List[SegDataSample]:
-        """Predict every task; returns the samples with ``pred_<field>`` set."""
+        """Predict every task; returns the samples with ``pred_<field>`` set.
+
+        A head with mmseg's own ``predict`` / ``predict_by_feat`` (forward, then one bilinear
+        resize to the padded input size) hands its output at its own resolution to
+        :meth:`_postprocess`, which folds that resize into the one to ``ori_shape`` (resized
+        once, same numbers up to float32 rounding: :func:`.output_restore.restore_prediction`);
+        any other head runs its own ``predict``."""
         if data_samples is None:
             shape = tuple(inputs.shape[2:])
             data_samples = [
@@ -268,9 +276,31 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         batch_img_metas = [s.metainfo for s in data_samples]
         feats = self.extract_feat(inputs)
         for task in self.tasks:
-            logits = self.decode_heads[task].predict(feats[task], batch_img_metas, self.test_cfg)
-            self._postprocess(task, logits, data_samples)
+            head = self.decode_heads[task]
+            input_resize = self._input_resize(head, batch_img_metas)
+            if input_resize is None:
+                logits = head.predict(feats[task], batch_img_metas, self.test_cfg)
+            else:
+                logits = head.forward(feats[task])
+            self._postprocess(task, logits, data_samples, input_resize)
         return data_samples
+
+    @staticmethod
+    def _input_resize(head, batch_img_metas: List[dict]) -> Optional[Tuple[tuple, bool]]:
+        """``((H, W), align_corners)`` of the resize that ``head.predict`` applies to its output
+        (mmseg 1.x ``BaseDecodeHead.predict_by_feat``: the first image's ``pad_shape``, else its
+        ``img_shape``, the head's ``align_corners``), or None where the head does something else
+        (its own ``predict`` or ``predict_by_feat``; mmseg's slide inference, marked by a
+        ``torch.Size`` ``img_shape``; a meta without ``img_shape``)."""
+        cls = type(head)
+        if (getattr(cls, 'predict', None) is not BaseDecodeHead.predict
+                or getattr(cls, 'predict_by_feat', None) is not BaseDecodeHead.predict_by_feat):
+            return None
+        meta = batch_img_metas[0]
+        if 'img_shape' not in meta or isinstance(meta['img_shape'], torch.Size):
+            return None
+        size = meta['pad_shape'] if 'pad_shape' in meta else meta['img_shape']
+        return (int(size[0]), int(size[1])), bool(head.align_corners)
 
     def _forward(self, inputs: Tensor, data_samples=None) -> Dict[str, Tensor]:
         """Raw head outputs: task -> (N, C, h, w)."""
@@ -284,15 +314,19 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
                 for t in self.tasks}
 
     # ------------------------------------------------------------------ post-processing
-    def _postprocess(self, task: str, logits: Tensor, data_samples: List[SegDataSample]) -> None:
-        """Crop padding, undo flips, resize to ``ori_shape`` and turn logits into predictions
-        (:func:`.output_restore.restore_prediction`: one pass, no full-size logits)."""
+    def _postprocess(self, task: str, logits: Tensor, data_samples: List[SegDataSample],
+                     input_resize: Optional[Tuple[tuple, bool]] = None) -> None:
+        """Crop padding, undo flips, resize to ``ori_shape`` and turn logits ``(N, C, h, w)``
+        into predictions (:func:`.output_restore.restore_prediction`: one pass, no full-size
+        logits). ``input_resize``: the head's resize to the input size (:meth:`_input_resize`)
+        that ``logits`` still need, folded in; None: ``logits`` are at the input size."""
         spec = self.specs[task]
         for i, sample in enumerate(data_samples):
             out = logits[i:i + 1]
             pred = output_restore.restore_prediction(out, sample.metainfo, spec,
                                                      self.align_corners,
-                                                     self._threshold(spec, out[0], task))
+                                                     self._threshold(spec, out[0], task),
+                                                     input_resize=input_resize)
             sample.set_field(PixelData(data=pred), spec.pred_field)
 
     def restore_output(self, out: Tensor, meta: dict, spec) -> Tensor:

@@ -4,24 +4,34 @@
 Used by :class:`MultiTaskEncoderDecoder` (``_postprocess``) and :class:`MultiTaskTTAModel`.
 
 :func:`restore_prediction` does all of it in one pass and never holds the ``(C, H, W)`` logits at
-the original size: on CPU one compiled loop (numba) interpolates each output pixel's classes
-from the four source pixels (PyTorch's bilinear weights, float32) and keeps the running argmax,
-so its memory is the prediction itself; elsewhere (GPU) the classes are resized in groups of at
-most ``max_elements / (H W)`` with ``F.interpolate`` and a running argmax. Crop and flip are index
-arithmetic, never copies. :func:`restore_output` (the full logits, for test-time augmentation's
-averages) resizes with ``F.interpolate`` as mmseg does.
+the original size. Given ``input_resize`` (the resize to the input size that mmseg's
+``BaseDecodeHead.predict_by_feat`` would apply first), it reads the head's own output and folds
+that resize in too: the two bilinear maps (head -> padded input, crop/unflip -> original) compose,
+per axis, into one map of at most 4 source pixels with non-negative weights summing to 1
+(:func:`compose`, float32, PyTorch's index and weight rules), so the image is resized once and the
+numbers are those of the two resizes up to float32 rounding (mmseg's protocol unchanged). On CPU
+the compiled loops of :mod:`.resample_kernels` resample it (class maps: an exact pruned argmax,
+its memory the labels themselves); elsewhere (GPU) the input-size resize runs as mmseg's, then the
+classes are resized in groups of at most ``max_elements / (H W)`` with ``F.interpolate`` and a
+running argmax. Crop and flip are index arithmetic, never copies. :func:`restore_output` (the
+full logits, for test-time augmentation's averages) resizes with ``F.interpolate`` as mmseg does.
 """
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
-import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
 from mmseg.models.utils import resize
 from torch import Tensor
 
+from .resample_kernels import (dense_taps, resample_argmax, resample_argmax_dense,
+                               resample_values)
+
 #: Largest number of floats a restore holds at the original size besides its output (GPU path).
 MAX_ELEMENTS = 1 << 24
+
+#: (lo int64 (n,), weights float32 (n, T)): output i reads source lo[i] .. lo[i] + T - 1.
+AxisMap = Tuple[np.ndarray, np.ndarray]
 
 
 def unflip(out: Tensor, direction: str, spec) -> Tensor:
@@ -36,10 +46,15 @@ def unflip(out: Tensor, direction: str, spec) -> Tensor:
     return out
 
 
+def _padding(meta: dict) -> Tuple[int, int, int, int]:
+    """(left, right, top, bottom) padding of ``meta``."""
+    return tuple(meta.get('img_padding_size', meta.get('padding_size', (0, 0, 0, 0))))
+
+
 def _crop(out: Tensor, meta: dict) -> Tensor:
     """(1, C, h, w) -> the view without the padding of ``meta``."""
     height, width = out.shape[-2:]
-    left, right, top, bottom = meta.get('img_padding_size', meta.get('padding_size', (0, 0, 0, 0)))
+    left, right, top, bottom = _padding(meta)
     return out[:, :, top:height - bottom, left:width - right]
 
 
@@ -83,8 +98,9 @@ def source_index(out_size: int, in_size: int, align_corners: bool,
         first = np.arange(out_size, dtype=np.int64)
         second, weight = first.copy(), np.zeros(out_size, np.float32)
     else:
-        if align_corners:
-            ratio = np.float32((in_size - 1) / (out_size - 1)) if out_size > 1 else np.float32(0)
+        if align_corners:  # PyTorch: (float)(in - 1) / (out - 1)
+            ratio = (np.float32(in_size - 1) / np.float32(out_size - 1) if out_size > 1
+                     else np.float32(0))
             real = ratio * dst
         else:
             ratio = np.float32(in_size) / np.float32(out_size)
@@ -97,80 +113,80 @@ def source_index(out_size: int, in_size: int, align_corners: bool,
     return first, second, weight
 
 
-@numba.njit(cache=True, nogil=True)
-def _bilinear_kernel(src, rows, cols, out, labels):
-    """Bilinear values of ``src`` (C, h, w) float32 at the output grid (PyTorch's weights; rows
-    blended first, then columns). ``rows`` / ``cols``: (first, second, weight) per output row /
-    column. With ``labels`` of shape (H, W) (``out`` unused) it keeps only the argmax over
-    channels (the first on ties); else it writes ``out`` (C, H, W)."""
-    r0, r1, rw = rows
-    c0, c1, cw = cols
-    num = src.shape[0]
-    height, width = r0.size, c0.size
-    argmax = labels.shape[0] > 0
-    low = min(c0.min(), c1.min())
-    high = max(c0.max(), c1.max()) + 1
-    line = np.empty(high, np.float32)  # one source row blended between two rows
-    best = np.empty(width, np.float32)
-    best_class = np.empty(width, np.int32)
-    w0x = np.float32(1) - cw
-    for y in range(height):
-        a, b = r0[y], r1[y]
-        w1y = rw[y]
-        w0y = np.float32(1) - w1y
-        for c in range(num):
-            for s in range(low, high):
-                line[s] = src[c, a, s] * w0y + src[c, b, s] * w1y
-            if not argmax:
-                for x in range(width):
-                    out[c, y, x] = line[c0[x]] * w0x[x] + line[c1[x]] * cw[x]
-            elif c == 0:
-                for x in range(width):
-                    best[x] = line[c0[x]] * w0x[x] + line[c1[x]] * cw[x]
-                    best_class[x] = 0
-            else:
-                for x in range(width):  # branch-free running argmax
-                    value = line[c0[x]] * w0x[x] + line[c1[x]] * cw[x]
-                    better = value > best[x]
-                    best[x] = max(value, best[x])
-                    best_class[x] = c if better else best_class[x]
-        if argmax:
-            labels[y] = best_class
+def axis_map(out_size: int, in_size: int, align_corners: bool, flip: bool = False) -> AxisMap:
+    """One bilinear resize along one axis (:func:`source_index`) as an :data:`AxisMap`
+    (``T <= 2``)."""
+    first, second, weight = source_index(out_size, in_size, align_corners, flip)
+    return dense_taps(np.stack([first, second], 1),
+                      np.stack([np.float32(1) - weight, weight], 1), in_size)
 
 
-def _grid(out: Tensor, meta: dict, align_corners: bool):
-    """(first, second, weight) per output row and column, the crop and the flip folded in."""
-    height, width = out.shape[-2:]
-    left, right, top, bottom = meta.get('img_padding_size', meta.get('padding_size', (0, 0, 0, 0)))
+def compose(outer: AxisMap, inner: AxisMap, in_size: int) -> AxisMap:
+    """``outer`` (reading the output of ``inner``) after ``inner`` (reading ``in_size`` source
+    pixels): one map; weights multiplied and summed in float32."""
+    lo2, w2 = outer
+    lo1, w1 = inner
+    mid = lo2[:, None] + np.arange(w2.shape[1])  # (n, T2) pixels of inner's output
+    index = lo1[mid][:, :, None] + np.arange(w1.shape[1])  # (n, T2, T1)
+    weight = w2[:, :, None] * w1[mid]
+    n = lo2.shape[0]
+    return dense_taps(index.reshape(n, -1), weight.reshape(n, -1), in_size)
+
+
+def _grid(size: Sequence[int], meta: dict, align_corners: bool,
+          input_resize: Optional[Tuple[Sequence[int], bool]] = None) -> Tuple[AxisMap, AxisMap]:
+    """Row and column maps from an output of ``size`` (h, w) to ``meta['ori_shape']``: the
+    resize to ``input_resize`` ((H, W), align_corners) if given, then crop, flip, resize."""
+    height, width = (int(s) for s in (input_resize[0] if input_resize else size)[:2])
+    left, right, top, bottom = _padding(meta)
     flip = bool(meta.get('flip', False))
     vertical = flip and meta.get('flip_direction', 'horizontal') != 'horizontal'
     ori_h, ori_w = (int(s) for s in meta['ori_shape'][:2])
-    rows = source_index(ori_h, height - top - bottom, align_corners, vertical)
-    cols = source_index(ori_w, width - left - right, align_corners, flip and not vertical)
-    return (rows[0] + top, rows[1] + top, rows[2]), (cols[0] + left, cols[1] + left, cols[2])
+    rlo, rw = axis_map(ori_h, height - top - bottom, align_corners, vertical)
+    clo, cw = axis_map(ori_w, width - left - right, align_corners, flip and not vertical)
+    rows, cols = (rlo + top, rw), (clo + left, cw)
+    if input_resize is not None:
+        head_ac = bool(input_resize[1])
+        rows = compose(rows, axis_map(height, int(size[0]), head_ac), int(size[0]))
+        cols = compose(cols, axis_map(width, int(size[1]), head_ac), int(size[1]))
+    return rows, cols
 
 
 def restore_prediction(out: Tensor, meta: dict, spec, align_corners: bool = False,
                        threshold: Optional[float] = None,
-                       max_elements: int = MAX_ELEMENTS) -> Tensor:
+                       max_elements: int = MAX_ELEMENTS,
+                       input_resize: Optional[Tuple[Sequence[int], bool]] = None,
+                       prune: Optional[bool] = None) -> Tensor:
     """``(1, C, h, w)`` head output of one image -> its prediction at ``ori_shape``:
     ``activate(spec, restore_output(out, meta, spec))`` without the ``(C, H, W)`` logits.
+
+    Args:
+        input_resize: ``((H, W), align_corners)`` of the bilinear resize to the (padded) input
+            size that ``out`` still needs (mmseg's ``predict_by_feat``), folded into the one
+            resample; None: ``out`` is at the input size already.
+        prune: the argmax by exact class pruning (True), or every class at every pixel (False;
+            the same labels); None: pruning where the output has at least as many pixels as
+            ``out`` (several output pixels per source window, where it pays).
 
     Returns:
         Tensor: ``(1, H, W)`` int64 class ids (``argmax``), ``(1, H, W)`` float32 foreground
         probability (``sigmoid``), ``(C, H, W)`` unit vectors (``normalize``) or values.
     """
     if out.device.type != 'cpu' or out.dtype != torch.float32:
+        if input_resize is not None:
+            out = resize(out, size=tuple(input_resize[0][:2]), mode='bilinear',
+                         align_corners=bool(input_resize[1]), warning=False)
         return _restore_grouped(out, meta, spec, align_corners, threshold, max_elements)
     src = out[0].detach().contiguous().numpy()
-    rows, cols = _grid(out, meta, align_corners)
-    ori_h, ori_w = rows[0].size, cols[0].size
+    (rlo, rw), (clo, cw) = _grid(src.shape[1:], meta, align_corners, input_resize)
     if spec.activation == 'argmax' and src.shape[0] > 1:
-        labels = np.empty((ori_h, ori_w), np.int64)
-        _bilinear_kernel(src, rows, cols, np.empty((0, 0, 0), np.float32), labels)
+        labels = np.empty((rlo.size, clo.size), np.int64)
+        if prune is None:
+            prune = labels.size >= src.shape[1] * src.shape[2]
+        (resample_argmax if prune else resample_argmax_dense)(src, rlo, rw, clo, cw, labels)
         return torch.from_numpy(labels)[None]
-    values = np.empty((src.shape[0], ori_h, ori_w), np.float32)
-    _bilinear_kernel(src, rows, cols, values, np.empty((0, 0), np.int64))
+    values = np.empty((src.shape[0], rlo.size, clo.size), np.float32)
+    resample_values(src, rlo, rw, clo, cw, values)
     values = torch.from_numpy(values)
     if meta.get('flip', False) and spec.flip_sign is not None:
         horizontal = meta.get('flip_direction', 'horizontal') == 'horizontal'

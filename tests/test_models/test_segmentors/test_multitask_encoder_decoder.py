@@ -1,4 +1,6 @@
 """MultiTaskEncoderDecoder with mmseg's own VisionTransformer, FCNHead and UPerHead."""
+import copy
+
 import pytest
 import torch
 from mmengine.structures import PixelData
@@ -114,6 +116,83 @@ def test_flip_undone_for_normals_negates_x():
     a, b = plain[0].pred_normals.data, flipped[0].pred_normals.data
     torch.testing.assert_close(b[0], -a[0].flip(-1))
     torch.testing.assert_close(b[1:], a[1:].flip(-1))
+
+
+def two_step_predict(model, inputs, samples):
+    """The path of heads with their own predict: ``head.predict`` (resize to the padded input)
+    then the restore (crop, unflip, resize to the original size)."""
+    model._input_resize = lambda head, metas: None  # shadows the static method
+    try:
+        return model.predict(inputs, samples)
+    finally:
+        del model._input_resize
+
+
+@pytest.mark.parametrize('flip, pad', [(False, None), (True, (32, 36))])
+def test_predict_resizes_once_with_the_numbers_of_two_resizes(flip, pad):
+    """Standard heads (FCNHead, UPerHead, BinaryHead, DenseRegressionHead) hand their own output
+    to the restore, which folds in the resize to the padded input (``head.align_corners``) and
+    gives the predictions of head.predict + restore up to float32 rounding."""
+    cfg = model_cfg(data_preprocessor=dict(type='MultiTaskDataPreProcessor', size=(32, 32),
+                                           test_cfg=dict(size=pad)))
+    cfg['decode_heads']['sal']['align_corners'] = True
+    torch.manual_seed(0)
+    model = MODELS.build(cfg).eval()
+    for param in model.parameters():  # logits of a few units, not mmseg's 0.01-std init
+        param.data.normal_(0, 0.5)
+    data = model.data_preprocessor(make_batch(n=2, size=(28, 30), flip=flip), training=False)
+    metas = [s.metainfo for s in data['data_samples']]
+    for task in TASKS:
+        head = model.decode_heads[task]
+        assert model._input_resize(head, metas) == (pad or (28, 30), head.align_corners)
+    with torch.no_grad():
+        fused = model.predict(data['inputs'], copy.deepcopy(data['data_samples']))
+        old = two_step_predict(model, data['inputs'], data['data_samples'])
+        feats = model.extract_feat(data['inputs'])
+        logits = {t: model.decode_heads[t].predict(feats[t], metas, None) for t in TASKS}
+    for i, (a, b) in enumerate(zip(fused, old)):
+        for task in ('sal', 'normals', 'edge'):
+            field = model.specs[task].pred_field
+            torch.testing.assert_close(getattr(a, field).data, getattr(b, field).data,
+                                       atol=1e-5, rtol=1e-5)
+        for task in ('semseg', 'human_parts'):
+            field = model.specs[task].pred_field
+            differ = getattr(a, field).data[0] != getattr(b, field).data[0]
+            restored = model.restore_output(logits[task][i:i + 1], metas[i], model.specs[task])
+            top2 = restored.topk(2, dim=0).values
+            assert differ.float().mean() < 0.01
+            if differ.any():  # only near-ties
+                assert (top2[0] - top2[1])[differ].max() < 1e-5
+
+
+def test_heads_with_their_own_predict_keep_the_two_resizes():
+    from mmseg.models.decode_heads import FCNHead
+
+    class OwnPredict(FCNHead):
+        calls = 0
+
+        def predict(self, inputs, batch_img_metas, test_cfg):
+            type(self).calls += 1
+            return super().predict(inputs, batch_img_metas, test_cfg)
+
+    class OwnPredictByFeat(FCNHead):
+        def predict_by_feat(self, seg_logits, batch_img_metas):
+            return super().predict_by_feat(seg_logits, batch_img_metas)
+
+    model = MODELS.build(model_cfg()).eval()
+    data = model.data_preprocessor(make_batch(n=1), training=False)
+    metas = [s.metainfo for s in data['data_samples']]
+    head = model.decode_heads['semseg']
+    head.__class__ = OwnPredictByFeat
+    assert model._input_resize(head, metas) is None
+    head.__class__ = OwnPredict
+    assert model._input_resize(head, metas) is None
+    # mmseg's slide inference marks its metas with a torch.Size img_shape
+    slide = [dict(metas[0], img_shape=torch.Size((32, 32)))]
+    assert model._input_resize(model.decode_heads['human_parts'], slide) is None
+    with torch.no_grad():
+        out = model.predict(data['inputs'], data['data_samples'])
+    assert OwnPredict.calls == 1 and out[0].pred_sem_seg.data.shape == (1, 28, 30)
 
 
 def test_tensor_mode_returns_head_outputs():
