@@ -55,7 +55,9 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         decode_heads (dict): Task name -> decode head config, one per task.
         neck (dict, optional): Neck config, applied to each task's features.
         loss_weights (dict, optional): Task name -> loss weight (default 1.0 each).
-        train_cfg, test_cfg (dict, optional): Passed to the heads (mmseg convention).
+        train_cfg, test_cfg (dict, optional): Passed to the heads (mmseg convention). Inference
+            is whole-image: ``test_cfg.mode`` may only be ``'whole'`` (mmseg's ``'slide'`` is
+            not implemented here and is refused rather than silently run whole).
         data_preprocessor (dict, optional): Usually ``MultiTaskDataPreProcessor``.
         align_corners (bool): ``align_corners`` of the resizes back to image size.
         init_cfg (dict, optional): Initialisation config.
@@ -125,6 +127,10 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         self.decode_heads = ModuleDict({t: MODELS.build(decode_heads[t]) for t in self.tasks})
         self.align_corners = align_corners
         self.train_cfg = train_cfg
+        mode = (test_cfg or {}).get('mode', 'whole')
+        if mode != 'whole':
+            raise ValueError(f'model.test_cfg.mode={mode!r}: MultiTaskEncoderDecoder infers on '
+                             f"the whole image only; use test_cfg=dict(mode='whole')")
         self.test_cfg = test_cfg
         self.task_addition = self._check_task_addition_keys(task_addition)
         self._freezer: Optional[TaskFreezer] = None
