@@ -36,6 +36,10 @@ TINY = ['train_cfg.max_iters=2', 'train_cfg.val_interval=2', 'default_hooks.chec
 
 
 def _run(cmd, cwd, env=None, timeout=300):
+    """Run ``cmd``; without ``env``, in this environment less ``PYTHONPATH`` (a repository on
+    it, e.g. ``PYTHONPATH=. pytest``, shows pip its ``mmase.egg-info`` as installed mmase)."""
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
     assert proc.returncode == 0, (f'{cmd} exited with {proc.returncode}\n'
