@@ -204,7 +204,7 @@ def thin_nested(levels: np.ndarray, cuts: np.ndarray) -> Tuple[np.ndarray, np.nd
     sorted_levels = flat_levels[order].astype(np.int64)
     sizes = np.searchsorted(-sorted_levels, -cuts, side='left').astype(np.int64)
     ys, xs = np.divmod(order, width)
-    padded_order = (ys + 1) * row + (xs + 1)
+    padded_order = ((ys + 1) * row + (xs + 1)).astype(np.int32)  # (the image has < 2**31 px)
     base = np.zeros((height + 2) * row, np.uint16)
     state = np.empty_like(base)
     in_boundary = np.zeros(base.size, np.uint8)
@@ -212,7 +212,7 @@ def thin_nested(levels: np.ndarray, cuts: np.ndarray) -> Tuple[np.ndarray, np.nd
     lists = np.empty((2, base.size + 1), np.int32)
     dels = np.empty(base.size, np.int32)
     offsets = np.array([dr * row + dc for dr, dc in _NEIGHBOUR_OFFSETS], np.int64)
-    out = np.empty(int(sizes.sum()) + 1, np.int64)
+    out = np.empty(int(sizes.sum()) + 1, np.int32)
     counts = np.zeros(cuts.size, np.int64)
     starts = np.zeros(cuts.size, np.int64)
     num_out = previous = num_boundary = 0
@@ -232,8 +232,11 @@ def thin_nested(levels: np.ndarray, cuts: np.ndarray) -> Tuple[np.ndarray, np.nd
         counts[k] = num_out - starts[k]
     indptr = np.zeros(cuts.size + 1, np.int64)
     np.cumsum(counts, out=indptr[1:])
-    kept = out[np.concatenate([np.arange(s, s + c) for s, c in zip(starts, counts)])
-               if cuts.size else np.zeros(0, np.int64)]
+    if np.array_equal(starts, indptr[:-1]):  # maps visited in the order of cuts
+        kept = out[:num_out]
+    else:
+        kept = out[np.concatenate([np.arange(s, s + c) for s, c in zip(starts, counts)])]
+    kept = kept.astype(np.int64)
     return indptr, (kept // row - 1) * width + (kept % row - 1)
 
 
