@@ -45,7 +45,7 @@ class MultiTaskTTAModel(BaseTTAModel):
                 first = samples
             metas = [s.metainfo for s in samples]
             with torch.no_grad():
-                logits = segmentor.encode_decode(view['inputs'], metas)
+                logits = segmentor.inference(view['inputs'], metas)
             for task, out in logits.items():
                 maps = [self._to_original(out[i:i + 1], metas[i], specs[task])
                         for i in range(len(samples))]

@@ -207,8 +207,6 @@ def test_tensor_mode_returns_head_outputs():
     (dict(loss_weights=dict(depthh=1.0)), r"model.loss_weights names tasks \['depthh'\]"),
     (dict(loss_weights=dict(sal=float('nan'))), r"model.loss_weights must be finite"),
     (dict(loss_weights=dict(edge=-1.0)), r"must be finite and >= 0, got \{'edge': -1.0\}"),
-    (dict(test_cfg=dict(mode='slide', crop_size=(16, 16), stride=(8, 8))),
-     r"model.test_cfg.mode='slide'.*whole image only"),
 ])
 def test_bad_config_errors(override, match):
     with pytest.raises(ValueError, match=match):
