@@ -183,6 +183,16 @@ def _candidates(upper, floor, count, first, mask):
 
 
 @numba.njit(cache=True, nogil=True)
+def _run_end(lo, start):
+    """End (exclusive) of the run of equal window starts ``lo[start] == lo[start + 1] == ...``:
+    the output rows (columns) that read the same source window."""
+    end = start + 1
+    while end < lo.size and lo[end] == lo[start]:
+        end += 1
+    return end
+
+
+@numba.njit(cache=True, nogil=True)
 def resample_argmax(src, rlo, rw, clo, cw, labels):
     """``src`` (C, h, w) float32 -> ``labels`` (H, W): the first class of largest resampled value,
     as ``argmax(resample_values(...))``, without the (C, H, W) values.
@@ -215,15 +225,11 @@ def resample_argmax(src, rlo, rw, clo, cw, labels):
     y = 0
     while y < height:
         j = rlo[y]
-        y_end = y + 1
-        while y_end < height and rlo[y_end] == j:
-            y_end += 1
+        y_end = _run_end(rlo, y)
         x = 0
         while x < width:
             k = clo[x]
-            x_end = x + 1
-            while x_end < width and clo[x_end] == k:
-                x_end += 1
+            x_end = _run_end(clo, x)
             if count[j, k] == 1:
                 winner = first[j, k]
                 for yy in range(y, y_end):
